@@ -1,0 +1,427 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, UsageError } from '../coze/errors.js';
+import type { RunHistoryRecord } from '../coze/schemas.js';
+import { withRetry, type AttemptTally } from '../http/with-retry.js';
+import { toArchiveError, writeFileAtomic } from './atomic-write.js';
+import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
+import { blankEntry, describeError } from './entry-results.js';
+import { fileMatches, sha256Hex } from './file-digest.js';
+import { isDigitId, outputFileName, resolveInside, UniqueNames } from './file-names.js';
+import { incompleteReasons } from './incomplete-flags.js';
+import {
+  computeTotals,
+  entryKey,
+  EXECUTION_FILE,
+  MANIFEST_FILE,
+  MANIFEST_VERSION,
+  readPreviousManifest,
+  type ExecutionManifest,
+  type ManifestEntry,
+  type PreviousEntry,
+} from './manifest.js';
+import { ManifestWriter } from './manifest-writer.js';
+import { NODE_OUTPUT_RETENTION_MS, type RunContext } from './run-context.js';
+
+export interface ExecutionTarget {
+  workflowId: string;
+  executeId: string;
+}
+
+const NODES_FOLDER = 'nodes';
+const INLINE_FOLDER = 'inline';
+
+/** Coze codes that mean "no such resource"; for an old execution they mean expired. */
+const GONE_CODES = new Set([4200, 4314]);
+
+/**
+ * Archives one execution into `<outDir>/<workflow_id>/<execute_id>/` and returns its
+ * manifest. Failures of single entries are recorded, not thrown. It throws only for what
+ * must stop the whole run: a rejected token, a disk that cannot be written, bad ids.
+ */
+export async function archiveExecution(context: RunContext, target: ExecutionTarget): Promise<ExecutionManifest> {
+  if (!isDigitId(target.workflowId) || !isDigitId(target.executeId)) {
+    throw new UsageError(
+      `Invalid ids workflow_id="${target.workflowId}" execute_id="${target.executeId}": both must be digit strings.`,
+    );
+  }
+
+  const job = new ExecutionArchiver(context, target);
+  return job.run();
+}
+
+class ExecutionArchiver {
+  private readonly context: RunContext;
+  private readonly target: ExecutionTarget;
+  private readonly folder: string;
+  private readonly manifest: ExecutionManifest;
+  private readonly writer: ManifestWriter;
+  private readonly names = new UniqueNames();
+  private readonly previous = new Map<string, PreviousEntry>();
+  /** Aborts this execution's requests on the run's signal or on a fatal error here. */
+  private readonly controller = new AbortController();
+  private fatalError: unknown;
+  private executionAgeMs: number | undefined;
+
+  constructor(context: RunContext, target: ExecutionTarget) {
+    this.context = context;
+    this.target = target;
+    this.folder = resolveInside(context.outDir, path.join(target.workflowId, target.executeId));
+    this.manifest = emptyManifest(context, target);
+    this.writer = new ManifestWriter(path.join(this.folder, MANIFEST_FILE), () => this.snapshot());
+  }
+
+  async run(): Promise<ExecutionManifest> {
+    const { logger, signal } = this.context;
+    const abortFromRun = (): void => this.controller.abort(signal.reason);
+    signal.addEventListener('abort', abortFromRun, { once: true });
+    if (signal.aborted) abortFromRun();
+
+    try {
+      await this.createFolder();
+      await this.loadPrevious();
+      logger.info(this.ids(), 'execution started');
+
+      const record = await this.readRunHistory();
+      if (record !== undefined) await this.archiveOutputs(record);
+    } catch (error) {
+      this.noteFatal(error);
+    } finally {
+      signal.removeEventListener('abort', abortFromRun);
+    }
+
+    return this.finish();
+  }
+
+  private async createFolder(): Promise<void> {
+    try {
+      await mkdir(path.join(this.folder, NODES_FOLDER), { recursive: true });
+      await mkdir(path.join(this.folder, INLINE_FOLDER), { recursive: true });
+    } catch (error) {
+      throw toArchiveError(this.folder, error);
+    }
+  }
+
+  private async loadPrevious(): Promise<void> {
+    if (this.context.force) return;
+
+    const { entries, problem } = await readPreviousManifest(path.join(this.folder, MANIFEST_FILE), this.target);
+    if (problem !== undefined) this.context.logger.warn({ ...this.ids(), problem }, 'ignoring earlier manifest; fetching everything');
+
+    for (const entry of entries) {
+      this.previous.set(entryKey(entry), entry);
+      if (entry.file !== null) this.names.reserve(path.basename(entry.file));
+    }
+  }
+
+  /** Reads run history and saves it raw as execution.json; returns undefined if it failed. */
+  private async readRunHistory(): Promise<RunHistoryRecord | undefined> {
+    const tally: AttemptTally = { attempts: 0 };
+    try {
+      const result = await withRetry(
+        (signal) => this.context.client.getRunHistory(this.target.workflowId, this.target.executeId, signal),
+        this.retryCall(tally, this.ids()),
+      );
+      await writeFileAtomic(path.join(this.folder, EXECUTION_FILE), result.rawBody);
+      this.applyRecord(result.record, result.logid);
+      return result.record;
+    } catch (error) {
+      if (isFatal(error) || this.controller.signal.aborted) throw error;
+
+      this.manifest.error = describeError(error);
+      this.carryPreviousEntries();
+      this.context.logger.error({ ...this.ids(), ...this.manifest.error }, 'run history could not be read');
+      return undefined;
+    }
+  }
+
+  private applyRecord(record: RunHistoryRecord, requestLogid: string | undefined): void {
+    const m = this.manifest;
+    m.execute_status = record.execute_status;
+    m.error_code = record.error_code;
+    m.error_message = record.error_message ?? null;
+    m.create_time = record.create_time ?? null;
+    m.update_time = record.update_time ?? null;
+    m.execution_logid = record.logid ?? null;
+    m.run_history_logid = requestLogid ?? null;
+    m.is_output_trimmed = record.is_output_trimmed ?? false;
+    m.debug_url = record.debug_url ?? null;
+    m.execution_file = EXECUTION_FILE;
+
+    const referenceSeconds = record.update_time ?? record.create_time;
+    this.executionAgeMs = referenceSeconds === undefined ? undefined : this.context.now() - referenceSeconds * 1000;
+
+    if (record.execute_status === 'Fail') {
+      this.context.logger.warn(
+        { ...this.ids(), errorCode: record.error_code, errorMessage: record.error_message },
+        'execution failed in Coze; archiving the outputs it produced',
+      );
+    }
+  }
+
+  private async archiveOutputs(record: RunHistoryRecord): Promise<void> {
+    const isRunning = record.execute_status === 'Running';
+    const nodeRuns = discoverNodeRuns(record);
+    // The inline outputs of a running execution are not final; the next run archives them.
+    const inline = isRunning ? [] : discoverInlineOutputs(record);
+    this.manifest.nodes = [...nodeRuns, ...inline].map((planned) => blankEntry(planned));
+
+    const tasks = [...nodeRuns, ...inline].map(async (planned, index) => {
+      const entry = this.manifest.nodes[index]!;
+      try {
+        await this.archiveEntry(planned, entry, isRunning, record.is_output_trimmed === true);
+      } catch (error) {
+        this.noteFatal(error);
+      }
+      this.writer.schedule();
+    });
+    await Promise.all(tasks);
+  }
+
+  private async archiveEntry(planned: PlannedEntry, entry: ManifestEntry, isRunning: boolean, isTrimmed: boolean): Promise<void> {
+    if (this.controller.signal.aborted) {
+      entry.reason = 'interrupted';
+      return;
+    }
+    if (await this.reuseSaved(planned, entry)) return;
+
+    if (planned.source === 'inline') {
+      await this.saveText(planned, entry, planned.inlineText ?? '', { isOutputTrimmed: isTrimmed });
+      return;
+    }
+    if (isRunning && planned.isFinish === false) {
+      entry.reason = 'node_not_finished';
+      return;
+    }
+    await this.fetchNode(planned, entry);
+  }
+
+  /** Keeps an entry an earlier run saved, when its file still matches size and sha256. */
+  private async reuseSaved(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
+    const earlier = this.previous.get(planned.key);
+    if (earlier === undefined || earlier.status !== 'saved' || earlier.file === null) return false;
+    if (earlier.bytes === null || earlier.sha256 === null) return false;
+
+    const filePath = resolveInside(this.folder, earlier.file);
+    if (!(await fileMatches(filePath, earlier.bytes, earlier.sha256))) return false;
+
+    const kept = earlier as unknown as ManifestEntry;
+    Object.assign(entry, {
+      status: 'saved',
+      file: earlier.file,
+      bytes: earlier.bytes,
+      sha256: earlier.sha256,
+      is_finish: kept.is_finish ?? entry.is_finish,
+      possibly_incomplete: kept.possibly_incomplete ?? false,
+      incomplete_reasons: kept.incomplete_reasons ?? [],
+      attempts: earlier.attempts ?? 0,
+      saved_at: kept.saved_at,
+    });
+    delete entry.reason;
+    return true;
+  }
+
+  private async fetchNode(planned: PlannedEntry, entry: ManifestEntry): Promise<void> {
+    const tally: AttemptTally = { attempts: 0 };
+    const logFields = { ...this.ids(), nodeExecuteUuid: planned.nodeExecuteUuid, nodeId: planned.nodeId, title: planned.title };
+
+    try {
+      const result = await withRetry(
+        (signal) =>
+          this.context.client.getNodeOutput(this.target.workflowId, this.target.executeId, planned.nodeExecuteUuid!, signal),
+        this.retryCall(tally, logFields),
+      );
+      entry.attempts = tally.attempts;
+      entry.is_finish = result.isFinish ?? entry.is_finish;
+
+      if (result.nodeOutput === '' && this.isPastRetention()) {
+        this.markExpired(entry, 'Coze returned an empty output for an execution older than 24 hours');
+        return;
+      }
+      await this.saveText(planned, entry, result.nodeOutput, { isFinish: result.isFinish });
+    } catch (error) {
+      entry.attempts = tally.attempts;
+      if (isFatal(error)) throw error;
+
+      if (this.controller.signal.aborted) {
+        entry.reason = 'interrupted';
+        return;
+      }
+      if (error instanceof CozeRequestError && error.code !== undefined && GONE_CODES.has(error.code) && this.isPastRetention()) {
+        this.markExpired(entry, error.message);
+        entry.error = describeError(error);
+        return;
+      }
+
+      entry.status = 'failed';
+      entry.error = describeError(error);
+      this.context.logger.error({ ...logFields, attempts: tally.attempts, ...entry.error }, 'output node could not be fetched');
+    }
+  }
+
+  private async saveText(
+    planned: PlannedEntry,
+    entry: ManifestEntry,
+    text: string,
+    facts: { isFinish?: boolean | undefined; isOutputTrimmed?: boolean | undefined },
+  ): Promise<void> {
+    const bytes = Buffer.from(text, 'utf8');
+    const file = this.fileFor(planned);
+    await writeFileAtomic(resolveInside(this.folder, file), bytes);
+
+    const reasons = incompleteReasons({ bytes: bytes.length, ...facts }, this.context.flagBytes);
+    entry.status = 'saved';
+    entry.file = file;
+    entry.bytes = bytes.length;
+    entry.sha256 = sha256Hex(bytes);
+    entry.possibly_incomplete = reasons.length > 0;
+    entry.incomplete_reasons = reasons;
+    entry.saved_at = new Date(this.context.now()).toISOString();
+    delete entry.reason;
+    delete entry.error;
+
+    if (reasons.length > 0) {
+      this.context.logger.warn({ ...this.ids(), title: planned.title, bytes: bytes.length, reasons }, 'output may be incomplete');
+    }
+  }
+
+  /** The entry's relative path: the earlier run's name when resuming, else a fresh unique one. */
+  private fileFor(planned: PlannedEntry): string {
+    const earlier = this.previous.get(planned.key)?.file;
+    if (earlier !== undefined && earlier !== null) {
+      resolveInside(this.folder, earlier);
+      return earlier;
+    }
+
+    const folder = planned.source === 'inline' ? INLINE_FOLDER : NODES_FOLDER;
+    const name = outputFileName({
+      title: planned.title,
+      nodeId: planned.nodeId ?? undefined,
+      loopIndex: planned.loopIndex ?? undefined,
+      batchIndex: planned.batchIndex ?? undefined,
+      nodeExecuteUuid: planned.nodeExecuteUuid,
+    });
+    return `${folder}/${this.names.claim(name)}`;
+  }
+
+  private markExpired(entry: ManifestEntry, message: string): void {
+    entry.status = 'expired';
+    entry.reason = message;
+    this.context.logger.warn({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid }, 'output node expired');
+  }
+
+  private isPastRetention(): boolean {
+    return this.executionAgeMs !== undefined && this.executionAgeMs > NODE_OUTPUT_RETENTION_MS;
+  }
+
+  /** Keeps an earlier run's entries when the run history cannot be read now. */
+  private carryPreviousEntries(): void {
+    // NOTE: carried entries are not re-checked against the disk here; `verify` does that.
+    this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
+  }
+
+  private retryCall(tally: AttemptTally, logFields: Record<string, unknown>) {
+    return {
+      limiter: this.context.limiter,
+      settings: this.context.retry,
+      signal: this.controller.signal,
+      logger: this.context.logger,
+      logFields,
+      tally,
+      context: () => ({ executionAgeMs: this.executionAgeMs }),
+    };
+  }
+
+  /** Records the first error that must stop the run and aborts this execution's requests. */
+  private noteFatal(error: unknown): void {
+    if (error instanceof CozeRequestError && error.kind === 'aborted') return;
+    if (this.controller.signal.aborted && !isFatal(error)) return;
+    if (this.fatalError === undefined) this.fatalError = error;
+    this.controller.abort(error);
+  }
+
+  private async finish(): Promise<ExecutionManifest> {
+    const m = this.manifest;
+    const interrupted = this.context.signal.aborted;
+    for (const entry of m.nodes) {
+      if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';
+    }
+
+    if (this.fatalError !== undefined) m.stopped = describeFatal(this.fatalError);
+    else if (interrupted) m.stopped = 'interrupted';
+    m.finished_at = new Date(this.context.now()).toISOString();
+
+    const fatalIsDisk = this.fatalError instanceof ArchiveWriteError;
+    if (!fatalIsDisk) await this.writer.flush();
+
+    const totals = computeTotals(m.nodes);
+    this.context.logger.info({ ...this.ids(), status: m.execute_status, ...totals }, 'execution finished');
+
+    if (isAuthError(this.fatalError)) {
+      throw new AuthError(authMessage(this.fatalError), this.fatalError);
+    }
+    if (this.fatalError !== undefined) throw this.fatalError;
+    return this.snapshot();
+  }
+
+  private snapshot(): ExecutionManifest {
+    const m = this.manifest;
+    m.totals = computeTotals(m.nodes);
+    m.updated_at = new Date(this.context.now()).toISOString();
+    m.complete =
+      m.error === undefined &&
+      m.stopped === undefined &&
+      m.execute_status !== null &&
+      m.execute_status !== 'Running' &&
+      m.totals.saved === m.totals.entries;
+    return m;
+  }
+
+  private ids(): { workflowId: string; executeId: string } {
+    return { workflowId: this.target.workflowId, executeId: this.target.executeId };
+  }
+}
+
+function emptyManifest(context: RunContext, target: ExecutionTarget): ExecutionManifest {
+  const now = new Date(context.now()).toISOString();
+  return {
+    manifest_version: MANIFEST_VERSION,
+    tool: `coze-node-outputs ${context.toolVersion}`,
+    workflow_id: target.workflowId,
+    execute_id: target.executeId,
+    execute_status: null,
+    error_code: null,
+    error_message: null,
+    create_time: null,
+    update_time: null,
+    execution_logid: null,
+    run_history_logid: null,
+    is_output_trimmed: false,
+    debug_url: null,
+    execution_file: null,
+    started_at: now,
+    updated_at: now,
+    finished_at: null,
+    complete: false,
+    totals: computeTotals([]),
+    nodes: [],
+  };
+}
+
+function isFatal(error: unknown): boolean {
+  return isAuthError(error) || error instanceof ArchiveWriteError || error instanceof UsageError;
+}
+
+function describeFatal(error: unknown): string {
+  if (isAuthError(error)) return `token rejected: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function authMessage(error: CozeRequestError): string {
+  return (
+    `Coze rejected the token (code ${error.code ?? error.httpStatus}${error.cozeMsg ? `, ${error.cozeMsg}` : ''}` +
+    `${error.logid ? `, logid ${error.logid}` : ''}). Check COZE_API_TOKEN or --token-file, that the token has the ` +
+    'listRunHistory permission, and that --region matches where the token was issued (coze.cn or coze.com).'
+  );
+}

@@ -1,0 +1,124 @@
+import path from 'node:path';
+
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+
+import { BASE_URLS, resolveBaseUrl } from '../coze/base-url.js';
+import { CozeClient } from '../coze/client.js';
+import { UsageError } from '../coze/errors.js';
+import { RequestLimiter } from '../http/request-limiter.js';
+import { DEFAULT_RETRY_SETTINGS } from '../http/with-retry.js';
+import { silentLogger } from '../logger.js';
+import { TOOL_VERSION } from '../version.js';
+import { DEFAULT_FLAG_BYTES } from './incomplete-flags.js';
+import type { RunContext } from './run-context.js';
+
+/** Options shared by every run, whether of one execution or many. */
+export interface RunOptions {
+  /** Coze personal access token or OAuth access token. */
+  token: string;
+  /** Default `https://api.coze.cn`. Plain http is allowed only for loopback hosts. */
+  baseUrl?: string;
+  /** Archive root; executions go to `<outDir>/<workflow_id>/<execute_id>/`. Default `./coze-archive`. */
+  outDir?: string;
+  /** Requests per second across the run. Default 10. */
+  qps?: number;
+  /** Requests in flight across the run. Default 8. */
+  concurrency?: number;
+  /** Retries after the first attempt of each request. Default 5. */
+  retries?: number;
+  /** Connect, headers and body-idle timeout per request, in ms. Default 30,000. */
+  timeoutMs?: number;
+  /** First retry delay in ms; later ones double up to `retryMaxDelayMs`. Default 500. */
+  retryMinDelayMs?: number;
+  retryMaxDelayMs?: number;
+  /** A `Retry-After` longer than this fails the item. Default 60,000. */
+  maxRetryAfterMs?: number;
+  /** Maximum size of one response body in bytes. Default 64 MiB. */
+  maxResponseBytes?: number;
+  /** Byte sizes from which an output is flagged as possibly incomplete. */
+  flagBytes?: readonly number[];
+  /** Fetch everything again, ignoring an earlier manifest. */
+  force?: boolean;
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** Clock in Unix ms, for tests of expiry. */
+  now?: () => number;
+  /** An undici dispatcher, for unit tests with `MockAgent`. */
+  dispatcher?: Dispatcher;
+}
+
+export const DEFAULTS = {
+  baseUrl: BASE_URLS.cn,
+  outDir: './coze-archive',
+  qps: 10,
+  concurrency: 8,
+  timeoutMs: 30_000,
+  maxResponseBytes: 64 * 1024 * 1024,
+} as const;
+
+export interface Run {
+  context: RunContext;
+  close(): Promise<void>;
+}
+
+/** Validates options and builds the client and the one limiter that a run shares. */
+export function createRun(options: RunOptions): Run {
+  if (typeof options.token !== 'string' || options.token.trim() === '') {
+    throw new UsageError('Missing token: set COZE_API_TOKEN, or pass --token-file PATH.');
+  }
+  const baseUrl = resolveBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl);
+  const qps = positiveNumber(options.qps ?? DEFAULTS.qps, 'qps');
+  const concurrency = positiveInteger(options.concurrency ?? DEFAULTS.concurrency, 'concurrency');
+  const timeoutMs = positiveInteger(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeout');
+  const maxResponseBytes = positiveInteger(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes, 'max response size');
+  const retries = nonNegativeInteger(options.retries ?? DEFAULT_RETRY_SETTINGS.retries, 'retries');
+  const flagBytes = (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag bytes'));
+
+  const signal = options.signal ?? new AbortController().signal;
+  const logger = options.logger ?? silentLogger();
+  const client = new CozeClient({
+    baseUrl,
+    token: options.token.trim(),
+    timeoutMs,
+    maxResponseBytes,
+    connections: concurrency,
+    dispatcher: options.dispatcher,
+    userAgent: `coze-node-outputs/${TOOL_VERSION}`,
+  });
+  const limiter = new RequestLimiter({ qps, concurrency, signal, logger });
+
+  const context: RunContext = {
+    client,
+    limiter,
+    retry: {
+      retries,
+      minDelayMs: nonNegativeInteger(options.retryMinDelayMs ?? DEFAULT_RETRY_SETTINGS.minDelayMs, 'retry delay'),
+      maxDelayMs: positiveInteger(options.retryMaxDelayMs ?? DEFAULT_RETRY_SETTINGS.maxDelayMs, 'retry delay cap'),
+      maxRetryAfterMs: nonNegativeInteger(options.maxRetryAfterMs ?? DEFAULT_RETRY_SETTINGS.maxRetryAfterMs, 'max retry-after'),
+    },
+    outDir: path.resolve(options.outDir ?? DEFAULTS.outDir),
+    flagBytes,
+    force: options.force ?? false,
+    signal,
+    logger,
+    now: options.now ?? Date.now,
+    toolVersion: TOOL_VERSION,
+  };
+  return { context, close: () => client.close() };
+}
+
+function positiveNumber(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a number above 0.`);
+  return value;
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a whole number above 0.`);
+  return value;
+}
+
+function nonNegativeInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new UsageError(`Invalid ${name} ${value}: expected a whole number, 0 or more.`);
+  return value;
+}

@@ -1,0 +1,14 @@
+import type { Logger } from 'pino';
+
+/** What a command needs from the process, passed in so tests can run commands in-process. */
+export interface CliEnvironment {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Creates the run's logger once the command knows `--log-level`. */
+  makeLogger(level: string): Logger;
+  signal: AbortSignal;
+  /** 130 after SIGINT, 143 after SIGTERM. */
+  interruptExitCode(): number;
+  exitCode: number;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+import process from 'node:process';
+
+import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
+import { EXIT_CODES } from '../exit-codes.js';
+import { createLogger } from '../logger.js';
+import type { CliEnvironment } from './cli-environment.js';
+import { runCli } from './run-cli.js';
+
+const controller = new AbortController();
+let interruptCode: number = EXIT_CODES.sigint;
+
+/**
+ * The first SIGINT or SIGTERM stops new requests, aborts those in flight and lets the run
+ * write its manifest; a second one exits at once.
+ */
+function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
+  const code = signal === 'SIGINT' ? EXIT_CODES.sigint : EXIT_CODES.sigterm;
+  if (controller.signal.aborted) {
+    process.stderr.write(`\n${signal} again: exiting now.\n`);
+    void removePendingTemporaryFiles().finally(() => process.exit(code));
+    return;
+  }
+
+  interruptCode = code;
+  process.stderr.write(`\n${signal}: stopping; writing the manifest. Press Ctrl+C again to exit at once.\n`);
+  controller.abort(new Error(`interrupted by ${signal}`));
+}
+
+process.on('SIGINT', () => onSignal('SIGINT'));
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+const environment: CliEnvironment = {
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  signal: controller.signal,
+  exitCode: EXIT_CODES.ok,
+  interruptExitCode: () => interruptCode,
+  makeLogger: (level) => createLogger({ level, pretty: process.stderr.isTTY === true }),
+};
+
+const exitCode = await runCli(process.argv.slice(2), environment);
+process.exitCode = exitCode;

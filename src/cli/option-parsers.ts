@@ -1,0 +1,50 @@
+import { InvalidArgumentError } from 'commander';
+
+import { parseDuration } from '../config/duration.js';
+import { parseSize } from '../config/size.js';
+
+/** Wraps a parser so that its RangeError becomes commander's usage error (exit code 2). */
+function asArgument<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+export const durationArgument = asArgument((text) => parseDuration(text));
+
+export const sizeArgument = asArgument((text) => parseSize(text));
+
+export const positiveNumberArgument = asArgument((text) => {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`"${text}" is not a number above 0.`);
+  return value;
+});
+
+export const positiveIntegerArgument = asArgument((text) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value <= 0) throw new RangeError(`"${text}" is not a whole number above 0.`);
+  return value;
+});
+
+export const nonNegativeIntegerArgument = asArgument((text) => {
+  if (!/^\d+$/.test(text.trim())) throw new RangeError(`"${text}" is not a whole number, 0 or more.`);
+  return Number(text);
+});
+
+/** Parses `--flag-bytes`: one size or a comma-separated list, for example `1MB,1MiB`. */
+export const sizeListArgument = asArgument((text) =>
+  text.split(',').map((part) => {
+    const size = parseSize(part, '--flag-bytes');
+    if (size <= 0) throw new RangeError(`--flag-bytes "${part}" must be above 0.`);
+    return size;
+  }),
+);
+
+export const digitIdArgument = asArgument((text) => {
+  if (!/^\d{1,32}$/.test(text)) throw new RangeError(`"${text}" is not a Coze id: ids are digit strings such as 7431234567890123456.`);
+  return text;
+});

@@ -1,0 +1,21 @@
+import { Command } from 'commander';
+
+import { TOOL_VERSION } from '../version.js';
+import type { CliEnvironment } from './cli-environment.js';
+import { fetchCommand } from './fetch-command.js';
+
+/** Declares the command line. Commands are modules of their own; this file only lists them. */
+export function buildProgram(environment: CliEnvironment): Command {
+  const program = new Command('coze-node-outputs')
+    .description('Archive every output-node result (输出节点) of Coze workflow executions before Coze deletes them.')
+    .version(TOOL_VERSION)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => environment.stdout.write(text),
+      writeErr: (text) => environment.stderr.write(text),
+    });
+
+  program.addCommand(fetchCommand(environment).exitOverride());
+  return program;
+}

@@ -1,0 +1,28 @@
+import { readFile } from 'node:fs/promises';
+
+import { UsageError } from '../coze/errors.js';
+
+/**
+ * Reads the token from `--token-file`, else `COZE_API_TOKEN`, else `COZE_API_KEY` (the name
+ * Coze's JS examples use). There is no flag for the token itself: process arguments are
+ * visible to other users of the machine.
+ */
+export async function readToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(tokenFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`Cannot read --token-file ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const token = text.replace(/\r?\n$/, '').trim();
+    if (token === '') throw new UsageError(`--token-file ${tokenFile} is empty.`);
+    return token;
+  }
+
+  const token = (env.COZE_API_TOKEN ?? env.COZE_API_KEY ?? '').trim();
+  if (token === '') {
+    throw new UsageError('Missing token: set COZE_API_TOKEN (or COZE_API_KEY), or pass --token-file PATH.');
+  }
+  return token;
+}

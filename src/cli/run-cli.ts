@@ -1,0 +1,43 @@
+import { CommanderError } from 'commander';
+
+import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
+import { ArchiveWriteError, AuthError, UsageError } from '../coze/errors.js';
+import { EXIT_CODES } from '../exit-codes.js';
+import type { CliEnvironment } from './cli-environment.js';
+import { buildProgram } from './program.js';
+
+/**
+ * Runs the command line and returns the exit code. This is the one place where errors
+ * become exit codes; commands throw typed errors and never call `process.exit`.
+ */
+export async function runCli(argv: readonly string[], environment: CliEnvironment): Promise<number> {
+  const program = buildProgram(environment);
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return environment.exitCode;
+  } catch (error) {
+    return exitCodeForError(error, environment);
+  } finally {
+    await removePendingTemporaryFiles();
+  }
+}
+
+function exitCodeForError(error: unknown, environment: CliEnvironment): number {
+  if (error instanceof CommanderError) {
+    // Help and version are printed by commander and end with its own code 0.
+    return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+  }
+  if (environment.signal.aborted && !(error instanceof AuthError)) {
+    return environment.interruptExitCode();
+  }
+
+  const message = error instanceof Error ? error.message : String(error);
+  environment.stderr.write(`coze-node-outputs: ${message}\n`);
+  if (error instanceof UsageError || error instanceof RangeError) return EXIT_CODES.usage;
+  if (error instanceof AuthError) return EXIT_CODES.auth;
+  if (error instanceof ArchiveWriteError) return EXIT_CODES.failed;
+
+  environment.stderr.write(`${(error as Error | undefined)?.stack ?? ''}\n`);
+  return EXIT_CODES.failed;
+}

@@ -1,0 +1,48 @@
+import path from 'node:path';
+
+import type { ExecutionManifest } from '../archive/manifest.js';
+
+/** The `--json` document: one object per execution, ids as strings, then the exit code. */
+export function jsonSummary(manifests: readonly ExecutionManifest[], outDir: string, exitCode: number): string {
+  const executions = manifests.map((m) => ({
+    workflow_id: m.workflow_id,
+    execute_id: m.execute_id,
+    execute_status: m.execute_status,
+    complete: m.complete,
+    folder: path.join(outDir, m.workflow_id, m.execute_id),
+    manifest: path.join(outDir, m.workflow_id, m.execute_id, 'manifest.json'),
+    totals: m.totals,
+    error: m.error ?? null,
+    stopped: m.stopped ?? null,
+    flagged: m.nodes
+      .filter((node) => node.possibly_incomplete)
+      .map((node) => ({ title: node.title, file: node.file, bytes: node.bytes, reasons: node.incomplete_reasons })),
+    failed: m.nodes
+      .filter((node) => node.status === 'failed' || node.status === 'expired')
+      .map((node) => ({ title: node.title, node_execute_uuid: node.node_execute_uuid ?? null, status: node.status, error: node.error ?? null })),
+  }));
+  return `${JSON.stringify({ exit_code: exitCode, executions }, null, 2)}\n`;
+}
+
+/** A short report for a person at a terminal, written to stderr. */
+export function textSummary(manifests: readonly ExecutionManifest[], outDir: string): string {
+  const lines: string[] = [];
+  for (const m of manifests) {
+    const t = m.totals;
+    const folder = path.join(outDir, m.workflow_id, m.execute_id);
+    lines.push(
+      `${m.execute_id} (${m.execute_status ?? 'unknown'}): ${t.saved}/${t.entries} saved, ${t.failed} failed, ` +
+        `${t.pending} pending, ${t.expired} expired, ${t.flagged} flagged, ${t.bytes} bytes -> ${folder}`,
+    );
+    if (m.error) lines.push(`  error: ${m.error.message}${m.error.logid ? ` (logid ${m.error.logid})` : ''}`);
+    if (m.stopped) lines.push(`  stopped: ${m.stopped}`);
+    for (const node of m.nodes) {
+      if (node.possibly_incomplete) lines.push(`  flagged: ${node.file} (${node.incomplete_reasons.join(', ')})`);
+      if (node.status === 'failed' || node.status === 'expired') {
+        const logid = node.error?.logid ? ` logid ${node.error.logid}` : '';
+        lines.push(`  ${node.status}: ${node.title} ${node.node_execute_uuid ?? ''} ${node.error?.message ?? node.reason ?? ''}${logid}`);
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,112 @@
+/**
+ * What went wrong with one request to Coze. One class with a `kind` keeps the retry
+ * table in one place: the policy looks at `kind`, `httpStatus`, `code` and `undiciCode`.
+ */
+export type CozeErrorKind =
+  /** The envelope carried a non-zero `code`, whatever the HTTP status. */
+  | 'api'
+  /** A non-2xx HTTP status without a Coze envelope, such as an HTML gateway page. */
+  | 'http'
+  /** A 2xx body that is not JSON, for example a proxy page or a cut body. */
+  | 'invalid_json'
+  /** JSON that does not match the documented shape. */
+  | 'invalid_response'
+  /** The connection failed, timed out or closed before the body ended. */
+  | 'transport'
+  /** The body grew past the configured maximum response size. */
+  | 'too_large'
+  /** Coze asked for a wait longer than the configured cap. */
+  | 'retry_after_too_long'
+  /** The run was interrupted. */
+  | 'aborted';
+
+export interface CozeErrorDetails {
+  kind: CozeErrorKind;
+  message: string;
+  endpoint: 'run_history' | 'execute_node';
+  httpStatus?: number | undefined;
+  code?: number | undefined;
+  cozeMsg?: string | undefined;
+  logid?: string | undefined;
+  undiciCode?: string | undefined;
+  retryAfterMs?: number | undefined;
+  bodyStart?: string | undefined;
+  workflowId?: string | undefined;
+  executeId?: string | undefined;
+  nodeExecuteUuid?: string | undefined;
+  cause?: unknown;
+}
+
+export class CozeRequestError extends Error {
+  override readonly name = 'CozeRequestError';
+  readonly kind: CozeErrorKind;
+  readonly endpoint: 'run_history' | 'execute_node';
+  readonly httpStatus: number | undefined;
+  readonly code: number | undefined;
+  readonly cozeMsg: string | undefined;
+  readonly logid: string | undefined;
+  readonly undiciCode: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly bodyStart: string | undefined;
+  readonly workflowId: string | undefined;
+  readonly executeId: string | undefined;
+  readonly nodeExecuteUuid: string | undefined;
+
+  constructor(details: CozeErrorDetails) {
+    super(details.message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.kind = details.kind;
+    this.endpoint = details.endpoint;
+    this.httpStatus = details.httpStatus;
+    this.code = details.code;
+    this.cozeMsg = details.cozeMsg;
+    this.logid = details.logid;
+    this.undiciCode = details.undiciCode;
+    this.retryAfterMs = details.retryAfterMs;
+    this.bodyStart = details.bodyStart;
+    this.workflowId = details.workflowId;
+    this.executeId = details.executeId;
+    this.nodeExecuteUuid = details.nodeExecuteUuid;
+  }
+}
+
+/** Coze codes that mean the token is invalid or lacks permission: the whole run stops. */
+export const AUTH_ERROR_CODES: ReadonlySet<number> = new Set([4100, 4101, 700012006]);
+
+export function isAuthError(error: unknown): error is CozeRequestError {
+  return (
+    error instanceof CozeRequestError &&
+    ((error.code !== undefined && AUTH_ERROR_CODES.has(error.code)) ||
+      (error.code === undefined && (error.httpStatus === 401 || error.httpStatus === 403)))
+  );
+}
+
+/** Invalid options or input: the CLI maps it to exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The token was rejected or lacks permission: the CLI maps it to exit code 3. */
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+  readonly logid: string | undefined;
+  readonly code: number | undefined;
+
+  constructor(message: string, cause: CozeRequestError) {
+    super(message, { cause });
+    this.logid = cause.logid;
+    this.code = cause.code;
+  }
+}
+
+/** The archive folder cannot be written (full, read-only, no permission): the run stops. */
+export class ArchiveWriteError extends Error {
+  override readonly name = 'ArchiveWriteError';
+  readonly path: string;
+  readonly errno: string | undefined;
+
+  constructor(path: string, cause: NodeJS.ErrnoException) {
+    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). Free space or fix permissions, then run the same command again to resume.`, { cause });
+    this.path = path;
+    this.errno = cause.code;
+  }
+}

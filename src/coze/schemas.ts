@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+/**
+ * An id that Coze sends as a digit string of about 19 digits, larger than 2^53.
+ * A number is accepted only while it is still exact; past 2^53 its digits are already
+ * lost in JSON.parse, so the value is rejected and the issue path names the field.
+ */
+export const cozeId = z.union([z.string().min(1), z.number()]).transform((value, context) => {
+  if (typeof value === 'string') return value;
+
+  if (!Number.isSafeInteger(value)) {
+    context.addIssue({
+      code: 'custom',
+      message: `numeric id ${value} is beyond 2^53 and has lost digits; Coze must send it as a string`,
+    });
+    return z.NEVER;
+  }
+  return String(value);
+});
+
+/** Coze sends `error_code` as a string, `""` when fine; older servers sent numbers. */
+const errorCode = z
+  .union([z.string(), z.number(), z.null()])
+  .optional()
+  .transform((value) => (value === null || value === undefined ? '' : String(value)));
+
+/** Seconds since the epoch; tolerated as a digit string too. */
+const unixSeconds = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
+
+export const nodeExecuteStatusSchema = z.looseObject({
+  node_id: z.union([z.string(), z.number()]).transform(String),
+  is_finish: z.boolean(),
+  update_time: unixSeconds.optional(),
+  node_execute_uuid: z.string().min(1),
+  loop_index: z.number().int().nonnegative().optional(),
+  batch_index: z.number().int().nonnegative().optional(),
+  sub_execute_id: cozeId.optional(),
+});
+export type NodeExecuteStatus = z.infer<typeof nodeExecuteStatusSchema>;
+
+/** One run-history record. Unknown keys are kept; unknown `execute_status` values too. */
+export const runHistoryRecordSchema = z.looseObject({
+  execute_id: cozeId,
+  execute_status: z.string(),
+  bot_id: cozeId.optional(),
+  connector_id: cozeId.optional(),
+  connector_uid: z.string().optional(),
+  run_mode: z.number().int().optional(),
+  create_time: unixSeconds.optional(),
+  update_time: unixSeconds.optional(),
+  output: z.string().nullable().optional(),
+  node_execute_status: z.record(z.string(), nodeExecuteStatusSchema).nullable().optional(),
+  error_code: errorCode,
+  error_message: z.string().nullable().optional(),
+  debug_url: z.string().optional(),
+  is_output_trimmed: z.boolean().optional(),
+  logid: z.string().optional(),
+});
+export type RunHistoryRecord = z.infer<typeof runHistoryRecordSchema>;
+
+/** The envelope shared by both endpoints: `{code, msg, data, detail: {logid}}`. */
+export const envelopeSchema = z.looseObject({
+  code: z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]),
+  msg: z.string().nullable().optional(),
+  data: z.unknown().optional(),
+  detail: z.looseObject({ logid: z.string().optional() }).nullable().optional(),
+});
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+export const runHistoryDataSchema = z.array(runHistoryRecordSchema).min(1);
+
+/**
+ * The output-node result. An expired node may come back with code 0 and no output, so a
+ * missing or null `node_output` reads as empty and the caller decides what empty means.
+ */
+export const nodeOutputSchema = z.looseObject({
+  is_finish: z.boolean().optional(),
+  node_output: z
+    .string()
+    .nullable()
+    .optional()
+    .transform((value) => value ?? ''),
+});
+export type NodeOutput = z.infer<typeof nodeOutputSchema>;
+
+/** Formats zod issues as `path: message` pairs for an error that names the field. */
+export function describeIssues(error: z.ZodError, prefix: string): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${[prefix, ...issue.path.map(String)].join('.')}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,109 @@
+import pRetry from 'p-retry';
+import type { Logger } from 'pino';
+
+import { CozeRequestError } from '../coze/errors.js';
+import type { RequestLimiter } from './request-limiter.js';
+import { classifyFailure, type RetryContext } from './retry-policy.js';
+
+export interface RetrySettings {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** First backoff; later ones double, with jitter, up to `maxDelayMs`. */
+  minDelayMs: number;
+  maxDelayMs: number;
+  /** A `Retry-After` above this fails the item instead of sleeping inside a cron job. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY_SETTINGS: RetrySettings = {
+  retries: 5,
+  minDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxRetryAfterMs: 60_000,
+};
+
+export interface AttemptTally {
+  attempts: number;
+}
+
+export interface RetryCall {
+  limiter: RequestLimiter;
+  settings: RetrySettings;
+  signal?: AbortSignal | undefined;
+  logger?: Logger | undefined;
+  /** Ids to put on every attempt's log line. */
+  logFields: Record<string, unknown>;
+  context?: () => RetryContext;
+  /** Receives the number of attempts made, whether the call succeeds or not. */
+  tally: AttemptTally;
+}
+
+/**
+ * Runs one request with retries. Every attempt takes its own turn in the shared limiter, so
+ * a retry never jumps the rate limit; the waits between attempts hold no concurrency slot.
+ */
+export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promise<T>, call: RetryCall): Promise<T> {
+  const { limiter, settings, signal, logger, logFields, tally } = call;
+
+  return pRetry(
+    () => {
+      tally.attempts += 1;
+      return limiter.run(() => attempt(signal));
+    },
+    {
+      retries: settings.retries,
+      minTimeout: settings.minDelayMs,
+      maxTimeout: settings.maxDelayMs,
+      factor: 2,
+      randomize: true,
+      signal,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        const decision = classifyFailure(error, call.context?.());
+        if (decision.overLimit) limiter.reportOverLimit(decision.retryAfterMs);
+
+        if (decision.retry && retriesLeft > 0 && decision.retryAfterMs !== undefined && decision.retryAfterMs > settings.maxRetryAfterMs) {
+          throw retryAfterTooLong(error as CozeRequestError, decision.retryAfterMs, settings.maxRetryAfterMs);
+        }
+
+        const willRetry = decision.retry && retriesLeft > 0;
+        logger?.[willRetry ? 'warn' : 'debug'](
+          { ...logFields, attempt: attemptNumber, retriesLeft, ...describeForLog(error) },
+          willRetry ? 'request failed; retrying' : 'request failed; not retrying',
+        );
+      },
+      shouldRetry: ({ error }) => classifyFailure(error, call.context?.()).retry,
+    },
+  );
+}
+
+function retryAfterTooLong(error: CozeRequestError, waitMs: number, capMs: number): CozeRequestError {
+  return new CozeRequestError({
+    kind: 'retry_after_too_long',
+    endpoint: error.endpoint,
+    httpStatus: error.httpStatus,
+    code: error.code,
+    cozeMsg: error.cozeMsg,
+    logid: error.logid,
+    retryAfterMs: waitMs,
+    workflowId: error.workflowId,
+    executeId: error.executeId,
+    nodeExecuteUuid: error.nodeExecuteUuid,
+    message: `Retry-After header asks for ${Math.ceil(waitMs / 1000)} s, more than the cap of ${Math.ceil(capMs / 1000)} s (--max-retry-after); not waiting`,
+    cause: error,
+  });
+}
+
+/** The fields of an error worth a log line; never headers, so never the token. */
+export function describeForLog(error: unknown): Record<string, unknown> {
+  if (!(error instanceof CozeRequestError)) {
+    return { err: error instanceof Error ? error.message : String(error) };
+  }
+  return {
+    err: error.message,
+    kind: error.kind,
+    httpStatus: error.httpStatus,
+    code: error.code,
+    logid: error.logid,
+    undiciCode: error.undiciCode,
+  };
+}

@@ -1,0 +1,37 @@
+import { archiveExecution, type ExecutionTarget } from './archive/archive-execution.js';
+import { createRun, type RunOptions } from './archive/create-run.js';
+import type { ExecutionManifest } from './archive/manifest.js';
+
+export interface ArchiveExecutionOptions extends RunOptions, ExecutionTarget {}
+
+/**
+ * Archives every output of one Coze workflow execution and returns its manifest.
+ * Entry failures are in the manifest; it throws `AuthError`, `UsageError` or
+ * `ArchiveWriteError` for what stops a run. It never calls `process.exit`.
+ */
+export async function archiveExecutionOutputs(options: ArchiveExecutionOptions): Promise<ExecutionManifest> {
+  const run = createRun(options);
+  try {
+    return await archiveExecution(run.context, { workflowId: options.workflowId, executeId: options.executeId });
+  } finally {
+    await run.close();
+  }
+}
+
+export { createRun, DEFAULTS, type Run, type RunOptions } from './archive/create-run.js';
+export { archiveExecution, type ExecutionTarget } from './archive/archive-execution.js';
+export { exitCodeFor, EXIT_CODES } from './exit-codes.js';
+export { ArchiveWriteError, AuthError, CozeRequestError, UsageError } from './coze/errors.js';
+export type { CozeErrorKind } from './coze/errors.js';
+export type {
+  EntryError,
+  EntrySource,
+  EntryStatus,
+  ExecutionManifest,
+  ManifestEntry,
+  ManifestTotals,
+} from './archive/manifest.js';
+export { DEFAULT_FLAG_BYTES, type IncompleteReason } from './archive/incomplete-flags.js';
+export { BASE_URLS, resolveBaseUrl } from './coze/base-url.js';
+export { classifyFailure } from './http/retry-policy.js';
+export { createLogger } from './logger.js';

@@ -1,0 +1,46 @@
+import pino, { type Logger } from 'pino';
+
+/**
+ * Every place a request header or token can travel in a log object. The client never logs
+ * headers, so this is a second line of defence for callers who log their own objects.
+ */
+export const REDACTED_PATHS = [
+  'token',
+  'authorization',
+  'Authorization',
+  'headers.authorization',
+  'headers.Authorization',
+  'req.headers.authorization',
+  'request.headers.authorization',
+  'options.headers.authorization',
+  'err.headers.authorization',
+  '*.token',
+  '*.authorization',
+  '*.headers.authorization',
+];
+
+export interface LoggerOptions {
+  level?: string;
+  /** Pretty lines for a person at a terminal; JSON lines for cron and log collectors. */
+  pretty?: boolean;
+}
+
+/** Creates the CLI's logger, which writes to stderr so stdout stays free for `--json`. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? 'info';
+  const redact = { paths: REDACTED_PATHS, censor: '[REDACTED]' };
+
+  if (options.pretty) {
+    return pino({
+      level,
+      redact,
+      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } },
+    });
+  }
+  return pino({ level, redact, base: undefined }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** A logger that discards everything, the library's default. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
