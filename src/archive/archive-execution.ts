@@ -41,17 +41,17 @@ const GONE_CODES = new Set([4200, 4314]);
  * must stop the whole run: a rejected token, a disk that cannot be written, bad ids.
  */
 export async function archiveExecution(context: RunContext, target: ExecutionTarget): Promise<ExecutionManifest> {
-  if (!isDigitId(target.workflowId) || !isDigitId(target.executeId)) {
-    throw new UsageError(
-      `Invalid ids workflow_id="${target.workflowId}" execute_id="${target.executeId}": both must be digit strings.`,
-    );
-  }
-
-  const job = new ExecutionArchiver(context, target);
-  return job.run();
+  const archiver = new ExecutionArchiver(context, target);
+  await archiver.prepare();
+  return archiver.archive();
 }
 
-class ExecutionArchiver {
+/**
+ * The two phases of one execution's archive, apart so that a batch can read every run
+ * history first and then fetch node outputs oldest first: `prepare` reads the run history,
+ * `archive` saves the outputs and returns the manifest.
+ */
+export class ExecutionArchiver {
   private readonly context: RunContext;
   private readonly target: ExecutionTarget;
   private readonly folder: string;
@@ -63,8 +63,15 @@ class ExecutionArchiver {
   private readonly controller = new AbortController();
   private fatalError: unknown;
   private executionAgeMs: number | undefined;
+  private record: RunHistoryRecord | undefined;
+  private prepared = false;
 
   constructor(context: RunContext, target: ExecutionTarget) {
+    if (!isDigitId(target.workflowId) || !isDigitId(target.executeId)) {
+      throw new UsageError(
+        `Invalid ids workflow_id="${target.workflowId}" execute_id="${target.executeId}": both must be digit strings.`,
+      );
+    }
     this.context = context;
     this.target = target;
     this.folder = resolveInside(context.outDir, path.join(target.workflowId, target.executeId));
@@ -72,26 +79,45 @@ class ExecutionArchiver {
     this.writer = new ManifestWriter(path.join(this.folder, MANIFEST_FILE), () => this.snapshot());
   }
 
-  async run(): Promise<ExecutionManifest> {
-    const { logger, signal } = this.context;
-    const abortFromRun = (): void => this.controller.abort(signal.reason);
-    signal.addEventListener('abort', abortFromRun, { once: true });
-    if (signal.aborted) abortFromRun();
-
+  /** Reads the run history and saves execution.json. Never throws; `archive` reports. */
+  async prepare(): Promise<RunHistoryRecord | undefined> {
+    this.listenForAbort();
     try {
       await this.createFolder();
       await this.loadPrevious();
-      logger.info(this.ids(), 'execution started');
+      this.context.logger.info(this.ids(), 'execution started');
+      this.record = await this.readRunHistory();
+    } catch (error) {
+      this.noteFatal(error);
+    }
+    this.prepared = true;
+    return this.record;
+  }
 
-      const record = await this.readRunHistory();
-      if (record !== undefined) await this.archiveOutputs(record);
+  /** Age of the execution from its `update_time` (else `create_time`), once prepared. */
+  get ageMs(): number | undefined {
+    return this.executionAgeMs;
+  }
+
+  /** Saves every output found in the run history and returns the final manifest. */
+  async archive(): Promise<ExecutionManifest> {
+    if (!this.prepared) await this.prepare();
+
+    try {
+      if (this.record !== undefined && this.fatalError === undefined) await this.archiveOutputs(this.record);
     } catch (error) {
       this.noteFatal(error);
     } finally {
-      signal.removeEventListener('abort', abortFromRun);
+      this.context.signal.removeEventListener('abort', this.abortFromRun);
     }
-
     return this.finish();
+  }
+
+  private readonly abortFromRun = (): void => this.controller.abort(this.context.signal.reason);
+
+  private listenForAbort(): void {
+    this.context.signal.addEventListener('abort', this.abortFromRun, { once: true });
+    if (this.context.signal.aborted) this.abortFromRun();
   }
 
   private async createFolder(): Promise<void> {
@@ -352,8 +378,13 @@ class ExecutionArchiver {
     else if (interrupted) m.stopped = 'interrupted';
     m.finished_at = new Date(this.context.now()).toISOString();
 
-    const fatalIsDisk = this.fatalError instanceof ArchiveWriteError;
-    if (!fatalIsDisk) await this.writer.flush();
+    try {
+      await this.writer.flush();
+    } catch (error) {
+      // A full or read-only disk may refuse the manifest too; the disk error is the one to report.
+      if (!(this.fatalError instanceof ArchiveWriteError)) throw error;
+      this.context.logger.error({ ...this.ids(), err: (error as Error).message }, 'manifest could not be written');
+    }
 
     const totals = computeTotals(m.nodes);
     this.context.logger.info({ ...this.ids(), status: m.execute_status, ...totals }, 'execution finished');

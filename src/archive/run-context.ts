@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CozeClient } from '../coze/client.js';
 import type { RequestLimiter } from '../http/request-limiter.js';
 import type { RetrySettings } from '../http/with-retry.js';
+import type { EntryStatus, ManifestTotals } from './manifest.js';
 
 /** What every execution of one run shares: one client, one limiter, one set of settings. */
 export interface RunContext {
@@ -18,7 +19,21 @@ export interface RunContext {
   /** Clock in Unix milliseconds; tests of expiry replace it. */
   now: () => number;
   toolVersion: string;
+  /** Receives progress events; set by batch runs that show a progress bar. */
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
 }
+
+/**
+ * What a run reports while it works. `execution-prepared` comes once run history is read and
+ * the entries are known, `entry-settled` once per entry of that pass, and
+ * `execution-finished` with the manifest's totals, which replace what the entries added up to.
+ * NOTE: `ExecutionArchiver` does not send `entry-settled` yet, so progress moves one
+ * execution at a time until it does.
+ */
+export type ProgressEvent =
+  | { type: 'execution-prepared'; workflowId: string; executeId: string; entries: number }
+  | { type: 'entry-settled'; workflowId: string; executeId: string; status: EntryStatus; bytes: number }
+  | { type: 'execution-finished'; workflowId: string; executeId: string; totals: ManifestTotals };
 
 /** Output-node data is kept 24 hours after the run, according to Coze's documentation. */
 export const NODE_OUTPUT_RETENTION_MS = 24 * 3_600_000;

@@ -112,7 +112,8 @@ export class CozeClient {
   }
 
   private async send(endpoint: Endpoint, path: string, ids: RequestIds, signal?: AbortSignal): Promise<RawResponse> {
-    const url = new URL(this.options.baseUrl.pathname + path, this.options.baseUrl);
+    const basePath = this.options.baseUrl.pathname.replace(/\/+$/, '');
+    const url = `${this.options.baseUrl.origin}${basePath}${path}`;
     let status = 0;
     let logid: string | undefined;
     let retryAfterMs: number | undefined;

@@ -15,6 +15,12 @@ export interface RequestLimiterOptions {
   recoveryAfterMs?: number;
 }
 
+/**
+ * The throttle's window, a little over one second: requests leave the client on its clock
+ * but are counted on Coze's, and event-loop delays can bunch them by a few milliseconds.
+ */
+const THROTTLE_INTERVAL_MS = 1_020;
+
 /** Lowest share of `qps` the run slows down to after repeated over-limit answers. */
 const MIN_RATE_FACTOR = 1 / 8;
 
@@ -47,7 +53,7 @@ export class RequestLimiter {
     this.recoveryAfterMs = options.recoveryAfterMs ?? 10_000;
     this.concurrencyLimit = pLimit(options.concurrency);
 
-    const throttled = pThrottle({ limit: options.qps, interval: 1_000, strict: true, signal: options.signal })(
+    const throttled = pThrottle({ limit: options.qps, interval: THROTTLE_INTERVAL_MS, strict: true, signal: options.signal })(
       (task: () => Promise<unknown>) => task(),
     );
     this.throttle = <T>(task: () => Promise<T>) => throttled(task) as Promise<T>;
