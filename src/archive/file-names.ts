@@ -17,7 +17,8 @@ const WINDOWS_RESERVED_STEM = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$
  * space, no reserved device stem, no `.`/`..`, and at most `maxBytes` of UTF-8.
  */
 export function sanitizeComponent(raw: string, fallback: string, maxBytes = MAX_COMPONENT_BYTES): string {
-  let name = raw.normalize('NFC').replace(FORBIDDEN_CHARACTERS, '_');
+  // Lone surrogates from JSON escapes are not valid UTF-8 and would be written as U+FFFD.
+  let name = raw.normalize('NFC').replace(FORBIDDEN_CHARACTERS, '_').replace(/\p{Cs}/gu, '_');
   name = name.replace(/^[\s.]+/u, (lead) => lead.replace(/\./g, '_').trimStart());
   name = name.replace(/[\s.]+$/u, '');
   if (name === '') name = fallback;
@@ -26,7 +27,10 @@ export function sanitizeComponent(raw: string, fallback: string, maxBytes = MAX_
   if (name === '') name = truncateUtf8(fallback, maxBytes);
 
   const stem = name.split('.')[0]!;
-  if (WINDOWS_RESERVED_STEM.test(stem)) name = `${stem}_${name.slice(stem.length)}`;
+  if (WINDOWS_RESERVED_STEM.test(stem)) {
+    const altered = `${stem}_${name.slice(stem.length)}`;
+    name = Buffer.byteLength(altered, 'utf8') <= maxBytes ? altered : truncateUtf8(`_${name}`, maxBytes).replace(/[\s.]+$/u, '');
+  }
   return name;
 }
 
@@ -69,7 +73,7 @@ export function outputFileName(parts: OutputNameParts, extension = '.txt'): stri
 
   const suffix = suffixParts.map((part) => `.${part}`).join('') + extension;
   const titleBytes = MAX_COMPONENT_BYTES - TEMP_SUFFIX_BYTES - Buffer.byteLength(suffix, 'utf8') - UNIQUE_MARK_BYTES;
-  const fallback = parts.nodeId ?? 'output';
+  const fallback = parts.nodeId === undefined ? 'output' : sanitizeComponent(parts.nodeId, 'output');
   return sanitizeComponent(parts.title, fallback, titleBytes) + suffix;
 }
 
@@ -107,7 +111,8 @@ export class UniqueNames {
 }
 
 function foldCase(name: string): string {
-  return name.normalize('NFC').toLowerCase();
+  // Upper after lower folds variants such as the Greek final sigma that lower case alone keeps apart.
+  return name.normalize('NFC').toLowerCase().toUpperCase();
 }
 
 /**
@@ -117,7 +122,8 @@ function foldCase(name: string): string {
 export function resolveInside(root: string, relative: string): string {
   const base = path.resolve(root);
   const resolved = path.resolve(base, relative);
-  if (resolved !== base && !resolved.startsWith(base + path.sep)) {
+  const prefix = base.endsWith(path.sep) ? base : base + path.sep;
+  if (resolved !== base && !resolved.startsWith(prefix)) {
     throw new RangeError(`Path "${relative}" resolves outside the archive folder ${base}`);
   }
   return resolved;

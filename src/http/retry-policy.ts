@@ -12,10 +12,11 @@ export const RETRYABLE_COZE_CODES: ReadonlySet<number> = new Set([4009, 4013, 40
 
 /**
  * Coze codes that another attempt cannot fix: 4000 bad parameters, 4100 invalid token,
- * 4101 missing permission, 4200 resource not found, 700012006 access token invalid.
+ * 4008 daily limit reached (no retry helps before tomorrow), 4101 missing permission,
+ * 4200 resource not found, 700012006 access token invalid.
  * 4314 (execution record not found) is final too, except for a young execution.
  */
-export const FINAL_COZE_CODES: ReadonlySet<number> = new Set([4000, 4100, 4101, 4200, 4314, 700012006]);
+export const FINAL_COZE_CODES: ReadonlySet<number> = new Set([4000, 4008, 4100, 4101, 4200, 4314, 700012006]);
 
 /** Codes and statuses that mean "too many requests": the whole run slows down. */
 export const OVER_LIMIT_COZE_CODES: ReadonlySet<number> = new Set([4009, 4013, 4020]);

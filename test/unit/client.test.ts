@@ -1,0 +1,333 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MockAgent } from 'undici';
+
+import { resolveBaseUrl } from '../../src/coze/base-url.js';
+import { CozeClient } from '../../src/coze/client.js';
+import { CozeRequestError } from '../../src/coze/errors.js';
+
+// MockAgent serves every response in-process and rejects real connections, so nothing reaches this address.
+const ORIGIN = 'http://127.0.0.1:9';
+/** Most tests use a path prefix so that they do not depend on how a root base URL is joined. */
+const PREFIX = '/coze';
+const TOKEN = 'pat_unitTestToken_9f8e7d';
+const WORKFLOW_ID = '7400000000000000001';
+const EXECUTE_ID = '7512345678901234567';
+const NODE_UUID = '7f3a9c2e-1b4d-4e8f-9a0b-123456789abc';
+const HISTORY_PATH = `/v1/workflows/${WORKFLOW_ID}/run_histories/${EXECUTE_ID}`;
+const NODE_PATH = `${HISTORY_PATH}/execute_nodes/${NODE_UUID}`;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+const agents: MockAgent[] = [];
+
+afterEach(async () => {
+  for (const agent of agents.splice(0)) await agent.close();
+});
+
+function setup(baseUrl = `${ORIGIN}${PREFIX}`, maxResponseBytes = 1_000_000) {
+  const agent = new MockAgent();
+  agent.disableNetConnect();
+  agents.push(agent);
+
+  const client = new CozeClient({
+    baseUrl: resolveBaseUrl(baseUrl),
+    token: TOKEN,
+    timeoutMs: 2_000,
+    maxResponseBytes,
+    connections: 1,
+    dispatcher: agent,
+  });
+  return { agent, pool: agent.get(ORIGIN), client };
+}
+
+/** Runs a call that must fail and returns its CozeRequestError. */
+async function failure(call: Promise<unknown>): Promise<CozeRequestError> {
+  const error = await call.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(CozeRequestError);
+  return error as CozeRequestError;
+}
+
+// The spacing is unusual on purpose, so a re-serialised body would not equal the served bytes.
+const HISTORY_BODY = Buffer.from(
+  `{"code":0, "msg":"",\n "data":[{"execute_id":"${EXECUTE_ID}","execute_status":"Success",` +
+    `"bot_id":"0","output":"{\\"Output\\":\\"完成\\"}","node_execute_status":{},"error_code":"",` +
+    `"token":"1532","cost":"0.00","usage":{"input_count":1,"output_count":2,"token_count":3}}],` +
+    `"detail":{"logid":"DETAIL_LOGID"}}`,
+  'utf8',
+);
+
+describe('CozeClient.getRunHistory', () => {
+  it('code 0 returns record and raw body', async () => {
+    const { pool, client, agent } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}`, method: 'GET', headers: { authorization: `Bearer ${TOKEN}` } })
+      .reply(200, HISTORY_BODY, { headers: { ...JSON_HEADERS, 'X-Tt-Logid': 'HEADER_LOGID' } });
+
+    const result = await client.getRunHistory(WORKFLOW_ID, EXECUTE_ID);
+
+    expect(result.record.execute_id).toBe(EXECUTE_ID);
+    expect(result.record.execute_status).toBe('Success');
+    expect(result.record['token']).toBe('1532');
+    expect(result.rawBody.equals(HISTORY_BODY)).toBe(true);
+    expect(result.logid).toBe('HEADER_LOGID');
+    expect(result.httpStatus).toBe(200);
+    agent.assertNoPendingInterceptors();
+  });
+
+  it('root base URL requests /v1 path', async () => {
+    const { pool, client, agent } = setup(ORIGIN);
+    pool.intercept({ path: HISTORY_PATH, method: 'GET' }).reply(200, HISTORY_BODY, { headers: JSON_HEADERS });
+
+    const result = await client.getRunHistory(WORKFLOW_ID, EXECUTE_ID);
+
+    expect(result.record.execute_id).toBe(EXECUTE_ID);
+    agent.assertNoPendingInterceptors();
+  });
+
+  it('logid from detail without header', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, HISTORY_BODY, { headers: JSON_HEADERS });
+
+    const result = await client.getRunHistory(WORKFLOW_ID, EXECUTE_ID);
+
+    expect(result.logid).toBe('DETAIL_LOGID');
+  });
+
+  it('non-zero code with HTTP 200', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(200, { code: 4009, msg: 'system request cap reached', detail: { logid: 'DETAIL_LOGID' } }, {
+        headers: { ...JSON_HEADERS, 'X-Tt-Logid': 'HEADER_LOGID' },
+      });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('api');
+    expect(error.httpStatus).toBe(200);
+    expect(error.code).toBe(4009);
+    expect(error.cozeMsg).toBe('system request cap reached');
+    expect(error.logid).toBe('HEADER_LOGID');
+    expect(error.endpoint).toBe('run_history');
+    expect(error.workflowId).toBe(WORKFLOW_ID);
+    expect(error.executeId).toBe(EXECUTE_ID);
+    expect(error.message).toBe('Coze returned code 4009 (system request cap reached) with HTTP 200');
+  });
+
+  it('non-zero code takes logid from detail', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(401, { code: 4100, msg: 'authentication is invalid', detail: { logid: 'DETAIL_LOGID' } }, {
+        headers: JSON_HEADERS,
+      });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('api');
+    expect(error.httpStatus).toBe(401);
+    expect(error.code).toBe(4100);
+    expect(error.logid).toBe('DETAIL_LOGID');
+  });
+
+  it('HTML 502 is an http error', async () => {
+    const { pool, client } = setup();
+    const html = '<html><head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>';
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(502, html, { headers: { 'content-type': 'text/html', 'X-Tt-Logid': 'GATEWAY_LOGID' } });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('http');
+    expect(error.httpStatus).toBe(502);
+    expect(error.code).toBeUndefined();
+    expect(error.bodyStart).toBe('<html><head><title>502 Bad Gateway</title></head>');
+    expect(error.logid).toBe('GATEWAY_LOGID');
+  });
+
+  it('2xx non-JSON is invalid_json', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, '{"code":0,"data":[{"execu', { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('invalid_json');
+    expect(error.httpStatus).toBe(200);
+    expect(error.bodyStart).toBe('{"code":0,"data":[{"execu');
+  });
+
+  it('body over maxResponseBytes is too_large', async () => {
+    const { pool, client } = setup(`${ORIGIN}${PREFIX}`, 1_000);
+    const body = JSON.stringify({ code: 0, data: [{ execute_id: EXECUTE_ID, execute_status: 'Success', output: 'x'.repeat(5_000) }] });
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(200, body, { headers: { ...JSON_HEADERS, 'X-Tt-Logid': 'BIG_LOGID' } });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('too_large');
+    expect(error.httpStatus).toBe(200);
+    expect(error.logid).toBe('BIG_LOGID');
+    expect(error.message).toContain('maximum response size of 1000 bytes');
+  });
+
+  it('body exactly maxResponseBytes accepted', async () => {
+    const { pool, client } = setup(`${ORIGIN}${PREFIX}`, HISTORY_BODY.length);
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, HISTORY_BODY, { headers: JSON_HEADERS });
+
+    const result = await client.getRunHistory(WORKFLOW_ID, EXECUTE_ID);
+
+    expect(result.rawBody.length).toBe(HISTORY_BODY.length);
+  });
+
+  it('token scrubbed from Coze message', async () => {
+    const { pool, client } = setup();
+    const echoed = `bad header "Authorization: Bearer ${TOKEN}"; token ${TOKEN} is not valid`;
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(401, { code: 700012006, msg: echoed }, { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.cozeMsg).toBe('bad header "Authorization: Bearer [REDACTED]"; token [REDACTED] is not valid');
+    expect(error.message).not.toContain(TOKEN);
+    expect(error.message).toContain('Bearer [REDACTED]');
+  });
+
+  it('token scrubbed from non-JSON body start', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(403, `denied for ${TOKEN}`, { headers: { 'content-type': 'text/plain' } });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('http');
+    expect(error.bodyStart).toBe('denied for [REDACTED]');
+    expect(error.message).not.toContain(TOKEN);
+  });
+
+  it('Retry-After seconds carried', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(429, { code: 4020, msg: 'rpm peak exceeded' }, { headers: { ...JSON_HEADERS, 'Retry-After': '3' } });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('api');
+    expect(error.retryAfterMs).toBe(3_000);
+  });
+
+  it('unusable Retry-After marked -1', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .reply(429, { code: 4020, msg: 'rpm peak exceeded' }, { headers: { ...JSON_HEADERS, 'Retry-After': 'soon' } });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.retryAfterMs).toBe(-1);
+  });
+
+  it('code 0 with HTTP 500 is an http error', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(500, { code: 0, msg: '' }, { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('http');
+    expect(error.httpStatus).toBe(500);
+    expect(error.code).toBe(0);
+  });
+
+  it('empty data array is invalid_response', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, { code: 0, data: [] }, { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('invalid_response');
+    expect(error.message).toMatch(/^Unexpected response shape: data: /);
+  });
+
+  it('numeric execute_id beyond 2^53 names the field', async () => {
+    const { pool, client } = setup();
+    const body = `{"code":0,"data":[{"execute_id":${EXECUTE_ID},"execute_status":"Success"}]}`;
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, body, { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('invalid_response');
+    expect(error.message).toContain('data.0.execute_id: ');
+  });
+
+  it('connection reset is a transport error', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${HISTORY_PATH}` })
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('transport');
+    expect(error.undiciCode).toBe('ECONNRESET');
+    expect(error.httpStatus).toBeUndefined();
+  });
+
+  it('aborted signal is an aborted error', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, HISTORY_BODY, { headers: JSON_HEADERS }).delay(1_000);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID, controller.signal));
+
+    expect(error.kind).toBe('aborted');
+  });
+});
+
+describe('CozeClient.getNodeOutput', () => {
+  it('code 0 returns the text', async () => {
+    const { pool, client, agent } = setup();
+    const text = '第一段：很长的中文输出。\n{"id":7512345678901234567}';
+    pool
+      .intercept({ path: `${PREFIX}${NODE_PATH}`, method: 'GET' })
+      .reply(200, { code: 0, msg: 'Success', data: { is_finish: false, node_output: text }, detail: { logid: 'NODE_LOGID' } }, {
+        headers: JSON_HEADERS,
+      });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result).toEqual({ isFinish: false, nodeOutput: text, logid: 'NODE_LOGID', httpStatus: 200 });
+    agent.assertNoPendingInterceptors();
+  });
+
+  it('null node_output is empty', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${NODE_PATH}` })
+      .reply(200, { code: 0, msg: '', data: { is_finish: true, node_output: null } }, { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toBe('');
+    expect(result.isFinish).toBe(true);
+  });
+
+  it('expired node carries the node uuid', async () => {
+    const { pool, client } = setup();
+    pool
+      .intercept({ path: `${PREFIX}${NODE_PATH}` })
+      .reply(200, { code: 4200, msg: 'resource not found' }, { headers: { ...JSON_HEADERS, 'X-Tt-Logid': 'EXPIRED_LOGID' } });
+
+    const error = await failure(client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID));
+
+    expect(error.kind).toBe('api');
+    expect(error.code).toBe(4200);
+    expect(error.endpoint).toBe('execute_node');
+    expect(error.nodeExecuteUuid).toBe(NODE_UUID);
+    expect(error.logid).toBe('EXPIRED_LOGID');
+  });
+});
