@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, UsageError } from '../coze/errors.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import { withRetry, type AttemptTally } from '../http/with-retry.js';
-import { toArchiveError, writeFileAtomic } from './atomic-write.js';
+import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
 import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
 import { blankEntry, describeError } from './entry-results.js';
 import { fileMatches, sha256Hex } from './file-digest.js';
@@ -84,6 +84,7 @@ export class ExecutionArchiver {
     this.listenForAbort();
     try {
       await this.createFolder();
+      await removeStaleTemporaryFiles(this.folder, [NODES_FOLDER, INLINE_FOLDER]);
       await this.loadPrevious();
       this.context.logger.info(this.ids(), 'execution started');
       this.record = await this.readRunHistory();
@@ -121,11 +122,19 @@ export class ExecutionArchiver {
   }
 
   private async createFolder(): Promise<void> {
+    // One level at a time: a recursive mkdir reports ENOENT where the disk said EROFS.
+    const levels = [this.target.workflowId, this.target.executeId];
+    let current = this.context.outDir;
     try {
-      await mkdir(path.join(this.folder, NODES_FOLDER), { recursive: true });
-      await mkdir(path.join(this.folder, INLINE_FOLDER), { recursive: true });
+      await mkdir(current, { recursive: true });
+      for (const level of levels) {
+        current = path.join(current, level);
+        await mkdirIfMissing(current);
+      }
+      await mkdirIfMissing(path.join(this.folder, NODES_FOLDER));
+      await mkdirIfMissing(path.join(this.folder, INLINE_FOLDER));
     } catch (error) {
-      throw toArchiveError(this.folder, error);
+      throw toArchiveError(current, error);
     }
   }
 
@@ -381,8 +390,8 @@ export class ExecutionArchiver {
     try {
       await this.writer.flush();
     } catch (error) {
-      // A full or read-only disk may refuse the manifest too; the disk error is the one to report.
-      if (!(this.fatalError instanceof ArchiveWriteError)) throw error;
+      // A full or read-only disk may refuse the manifest too; the first fatal error is the one to report.
+      if (this.fatalError === undefined) throw error;
       this.context.logger.error({ ...this.ids(), err: (error as Error).message }, 'manifest could not be written');
     }
 
@@ -455,4 +464,12 @@ function authMessage(error: CozeRequestError): string {
     `${error.logid ? `, logid ${error.logid}` : ''}). Check COZE_API_TOKEN or --token-file, that the token has the ` +
     'listRunHistory permission, and that --region matches where the token was issued (coze.cn or coze.com).'
   );
+}
+
+async function mkdirIfMissing(folder: string): Promise<void> {
+  try {
+    await mkdir(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }

@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 
 import { ArchiveWriteError } from '../coze/errors.js';
 
 /** Errors that say the disk cannot take the archive; retrying them only repeats the failure. */
 const FATAL_WRITE_CODES = new Set(['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EDQUOT']);
+
+/** Marks a temporary file: `<final name>.tmp-<8 hex digits>`. */
+export const TEMPORARY_SUFFIX = '.tmp-';
+export const TEMPORARY_FILE_PATTERN = /\.tmp-[0-9a-f]{8}$/;
 
 /** Temporary files of this process, removed on interruption. */
 const pendingTemporaryFiles = new Set<string>();
@@ -15,7 +20,7 @@ const pendingTemporaryFiles = new Set<string>();
  * the old file, the new file, or a stray temporary file, never a truncated final file.
  */
 export async function writeFileAtomic(finalPath: string, data: Buffer | string): Promise<void> {
-  const temporaryPath = `${finalPath}.tmp-${randomBytes(4).toString('hex')}`;
+  const temporaryPath = `${finalPath}${TEMPORARY_SUFFIX}${randomBytes(4).toString('hex')}`;
   pendingTemporaryFiles.add(temporaryPath);
 
   try {
@@ -47,4 +52,21 @@ export function toArchiveError(filePath: string, error: unknown): unknown {
     return new ArchiveWriteError(filePath, error as NodeJS.ErrnoException);
   }
   return error;
+}
+
+/**
+ * Removes temporary files that a killed run left in `folder` and its `subfolders`. Runs of
+ * one archive must not overlap (the cron guide uses a lock), so none of them is in use.
+ */
+export async function removeStaleTemporaryFiles(folder: string, subfolders: readonly string[]): Promise<number> {
+  let removed = 0;
+  for (const dir of [folder, ...subfolders.map((name) => path.join(folder, name))]) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!TEMPORARY_FILE_PATTERN.test(name)) continue;
+      await rm(path.join(dir, name), { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
 }

@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
+import { CLI_PATH, makeTempDir } from './helpers/run-cli.js';
+import { EXECUTE_ID, executionScenario, nodeText, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function start(scenario: Scenario): Promise<FakeCozeServer> {
+  const server = await startFakeCozeServer({ scenario });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+interface DiskRun {
+  exitCode: number;
+  stderr: string;
+  listing: string;
+  manifest: string;
+}
+
+/**
+ * Runs the CLI with its output folder on a small tmpfs inside a private mount namespace
+ * (`unshare --mount`), so a full or read-only disk is real and vanishes with the process.
+ * The script prints the exit code, the folder listing and the manifest before the
+ * namespace ends.
+ */
+async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, extraArgs: string[] = []): Promise<DiskRun> {
+  const temp = await makeTempDir();
+  cleanups.push(temp.remove);
+  const folder = `${temp.dir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
+  const cli = [process.execPath, CLI_PATH, 'fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID,
+    '--base-url', server.url, '--out', temp.dir, '--retry-min-delay', '10ms', '--concurrency', '1', ...extraArgs]
+    .map((part) => `'${part}'`).join(' ');
+  const script = [
+    `mount -t tmpfs -o ${mountOptions} tmpfs '${temp.dir}' || exit 97`,
+    `${cli} 2>"${temp.dir}.stderr"; echo "EXIT=$?"`,
+    `echo "---listing"; ls "${folder}/nodes" 2>/dev/null`,
+    `echo "---manifest"; cat "${folder}/manifest.json" 2>/dev/null`,
+  ].join('\n');
+
+  // The fake server runs in this process, so the child must be awaited, never run synchronously.
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+    env: { PATH: process.env.PATH, COZE_API_TOKEN: TOKEN },
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
+
+  const stderrPath = `${temp.dir}.stderr`;
+  const stderr = await readFile(stderrPath, 'utf8');
+  await rm(stderrPath, { force: true });
+  return {
+    exitCode: Number(/EXIT=(\d+)/.exec(out)?.[1]),
+    stderr,
+    listing: out.split('---listing\n')[1]?.split('---manifest')[0] ?? '',
+    manifest: out.split('---manifest\n')[1] ?? '',
+  };
+}
+
+describe('disk errors', () => {
+  it('stops at once on a full disk', async () => {
+    // Ten nodes of about 90 KB each on a 256 KiB disk: the third or so cannot be written.
+    const server = await start(executionScenario(10, {}, (index) => ({ text: nodeText(index, 30_000) })));
+    const run = await runOnSmallDisk(server, 'size=256k');
+    const nodeRequests = server.countRequests({ route: 'execute_node' });
+
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('ENOSPC');
+    expect(run.stderr).toContain(`${WORKFLOW_ID}/${EXECUTE_ID}/nodes/`);
+    expect(nodeRequests).toBeLessThan(10);
+    // Nothing is retried: each node was asked for at most once.
+    expect(new Set(server.requests.map((request) => request.nodeExecuteUuid)).size).toBe(server.requests.length);
+    expect(run.listing).not.toContain('.tmp-');
+  });
+
+  it('names the path on a read-only disk', async () => {
+    const server = await start(executionScenario(2));
+    const run = await runOnSmallDisk(server, 'size=64k,ro');
+
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('EROFS');
+    expect(run.stderr).toContain(WORKFLOW_ID);
+    expect(server.requests).toHaveLength(0);
+  });
+});

@@ -1,0 +1,107 @@
+import { Writable } from 'node:stream';
+
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { archiveExecutionOutputs } from '../src/index.js';
+import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
+import { makeTempDir } from './helpers/run-cli.js';
+import { EXECUTE_ID, executionScenario, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function start(scenario: Scenario): Promise<FakeCozeServer> {
+  const server = await startFakeCozeServer({ scenario });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function tempDir(): Promise<string> {
+  const temp = await makeTempDir();
+  cleanups.push(temp.remove);
+  return temp.dir;
+}
+
+/** A pino logger whose JSON lines land in an array, to count what was logged. */
+function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+describe('rate limiting', () => {
+  it('keeps every second under --qps', async () => {
+    const server = await start(executionScenario(45));
+    const started = performance.now();
+    const manifest = await archiveExecutionOutputs({
+      token: TOKEN,
+      baseUrl: server.url,
+      outDir: await tempDir(),
+      workflowId: WORKFLOW_ID,
+      executeId: EXECUTE_ID,
+      qps: 15,
+      concurrency: 8,
+    });
+    const elapsedMs = performance.now() - started;
+
+    expect(manifest.totals.saved).toBe(45);
+    expect(server.requests).toHaveLength(46);
+    expect(server.maxRequestsInWindow(1_000)).toBeLessThanOrEqual(15);
+    // 46 requests at 15 per second need at least three full windows after the first burst.
+    expect(elapsedMs).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it('slows the whole run after over-limit answers', async () => {
+    const server = await start(executionScenario(24, { rateLimit: { qps: 8, answer: 'http429' } }));
+    const { logger, lines } = capturingLogger();
+    const manifest = await archiveExecutionOutputs({
+      token: TOKEN,
+      baseUrl: server.url,
+      outDir: await tempDir(),
+      workflowId: WORKFLOW_ID,
+      executeId: EXECUTE_ID,
+      qps: 40,
+      concurrency: 8,
+      retries: 10,
+      retryMinDelayMs: 50,
+      logger,
+    });
+    const slowdowns = lines.filter((line) => String(line.msg).includes('slowing down'));
+    const overLimitRetries = manifest.nodes.filter((node) => node.attempts > 1);
+
+    expect(manifest.totals.saved).toBe(24);
+    expect(server.overLimitCount()).toBeGreaterThan(0);
+    expect(slowdowns).toHaveLength(1);
+    expect(overLimitRetries.length).toBeGreaterThan(0);
+    // Without the shared pause, each of the 24 nodes would hit the wall several times.
+    expect(server.overLimitCount()).toBeLessThan(24);
+  });
+
+  it('treats code 4020 with HTTP 200 as over-limit', async () => {
+    const server = await start(executionScenario(20, { rateLimit: { qps: 6, answer: 'code4020' } }));
+    const { logger, lines } = capturingLogger();
+    const manifest = await archiveExecutionOutputs({
+      token: TOKEN,
+      baseUrl: server.url,
+      outDir: await tempDir(),
+      workflowId: WORKFLOW_ID,
+      executeId: EXECUTE_ID,
+      qps: 30,
+      retries: 10,
+      retryMinDelayMs: 50,
+      logger,
+    });
+
+    expect(manifest.totals.saved).toBe(20);
+    expect(server.overLimitCount()).toBeGreaterThan(0);
+    expect(lines.filter((line) => String(line.msg).includes('slowing down'))).toHaveLength(1);
+  });
+});
