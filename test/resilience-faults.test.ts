@@ -193,3 +193,27 @@ describe('failure details', () => {
     expect(server.countRequests({ route: 'run_history' })).toBe(2);
   });
 });
+
+describe('young executions', () => {
+  it('retries run-history 4314 for an id minted now', async () => {
+    // Coze ids carry their start time in the top 32 bits, so this id reads as seconds old.
+    const youngId = ((BigInt(Math.floor(Date.now() / 1000)) << 32n) | 4_242n).toString();
+    const scenario = executionScenario(1, { faults: [{ route: 'run_history', times: 1, action: { type: 'status', status: 200, code: 4314 } }] });
+    scenario.executions![0]!.executeId = youngId;
+    const server = await start(scenario);
+    const { manifest } = await archive(server, { executeId: youngId });
+
+    expect(manifest.execute_status).toBe('Success');
+    expect(manifest.totals.saved).toBe(1);
+    expect(server.countRequests({ route: 'run_history' })).toBe(2);
+  });
+
+  it('does not retry run-history 4314 for an old id', async () => {
+    const server = await start(executionScenario(1, { faults: [{ route: 'run_history', times: 1, action: { type: 'status', status: 200, code: 4314 } }] }));
+    const { manifest } = await archive(server);
+
+    expect(manifest.error?.code).toBe(4314);
+    expect(manifest.execute_status).toBeNull();
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+  });
+});

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, UsageError } from '../coze/errors.js';
+import { estimateStartFromId } from '../coze/execute-id-time.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
@@ -63,6 +64,8 @@ export class ExecutionArchiver {
   private readonly controller = new AbortController();
   private fatalError: unknown;
   private executionAgeMs: number | undefined;
+  /** Time since `create_time`, for the grace period in which Coze may answer 4314. */
+  private startedAgeMs: number | undefined;
   private record: RunHistoryRecord | undefined;
   private prepared = false;
 
@@ -184,6 +187,7 @@ export class ExecutionArchiver {
     m.debug_url = record.debug_url ?? null;
     m.execution_file = EXECUTION_FILE;
 
+    if (record.create_time !== undefined) this.startedAgeMs = this.context.now() - record.create_time * 1000;
     const referenceSeconds = record.update_time ?? record.create_time;
     this.executionAgeMs = referenceSeconds === undefined ? undefined : this.context.now() - referenceSeconds * 1000;
 
@@ -346,6 +350,12 @@ export class ExecutionArchiver {
     this.context.logger.warn({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid }, 'output node expired');
   }
 
+  /** Age estimated from the execute id, until the run history gives `create_time`. */
+  private ageFromId(): number | undefined {
+    const startMs = estimateStartFromId(this.target.executeId, this.context.now());
+    return startMs === undefined ? undefined : this.context.now() - startMs;
+  }
+
   private isPastRetention(): boolean {
     return this.executionAgeMs !== undefined && this.executionAgeMs > NODE_OUTPUT_RETENTION_MS;
   }
@@ -364,7 +374,7 @@ export class ExecutionArchiver {
       logger: this.context.logger,
       logFields,
       tally,
-      context: () => ({ executionAgeMs: this.executionAgeMs }),
+      context: () => ({ executionAgeMs: this.startedAgeMs ?? this.ageFromId() }),
     };
   }
 
