@@ -7,7 +7,7 @@ import type { RunHistoryRecord } from '../coze/schemas.js';
 import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
 import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
-import { blankEntry, describeError } from './entry-results.js';
+import { blankEntry, describeError, errorLogFields } from './entry-results.js';
 import { fileMatches, sha256Hex } from './file-digest.js';
 import { isDigitId, outputFileName, resolveInside, UniqueNames } from './file-names.js';
 import { incompleteReasons } from './incomplete-flags.js';
@@ -169,7 +169,7 @@ export class ExecutionArchiver {
 
       this.manifest.error = describeError(error);
       this.carryPreviousEntries();
-      this.context.logger.error({ ...this.ids(), ...this.manifest.error }, 'run history could not be read');
+      this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, 'run history could not be read');
       return undefined;
     }
   }
@@ -295,7 +295,7 @@ export class ExecutionArchiver {
 
       entry.status = 'failed';
       entry.error = describeError(error);
-      this.context.logger.error({ ...logFields, attempts: tally.attempts, ...entry.error }, 'output node could not be fetched');
+      this.context.logger.error({ ...logFields, attempts: tally.attempts, ...errorLogFields(entry.error) }, 'output node could not be fetched');
     }
   }
 
@@ -412,7 +412,8 @@ export class ExecutionArchiver {
       throw new AuthError(authMessage(this.fatalError), this.fatalError);
     }
     if (this.fatalError !== undefined) throw this.fatalError;
-    return this.snapshot();
+    // The flush took the final snapshot; another would stamp a newer `updated_at` than the file.
+    return m;
   }
 
   private snapshot(): ExecutionManifest {

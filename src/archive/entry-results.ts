@@ -36,3 +36,12 @@ export function describeError(error: unknown): EntryError {
   }
   return { message: error instanceof Error ? error.message : String(error) };
 }
+
+/**
+ * Renames an error's fields for a log line: pino's own `msg` is the line's message, so
+ * Coze's `msg` goes to `cozeMsg` and the error text to `err`, keeping every key unique.
+ */
+export function errorLogFields(error: EntryError): Record<string, unknown> {
+  const { msg, message, ...rest } = error;
+  return { ...rest, err: message, cozeMsg: msg };
+}
