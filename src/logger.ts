@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
  * Every place a request header or token can travel in a log object. The client never logs
@@ -16,13 +16,19 @@ export const REDACTED_PATHS = [
   'err.headers.authorization',
   '*.token',
   '*.authorization',
+  '*.Authorization',
   '*.headers.authorization',
+  '*.headers.Authorization',
+  '*.*.headers.authorization',
+  '*.*.headers.Authorization',
 ];
 
 export interface LoggerOptions {
   level?: string;
   /** Pretty lines for a person at a terminal; JSON lines for cron and log collectors. */
   pretty?: boolean;
+  /** Stream for JSON lines in place of stderr, used by tests and embedding programs. Pretty output ignores it. */
+  destination?: DestinationStream;
 }
 
 /** Creates the CLI's logger, which writes to stderr so stdout stays free for `--json`. */
@@ -37,7 +43,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level, redact, base: undefined }, pino.destination({ dest: 2, sync: true }));
+  return pino({ level, redact, base: undefined }, options.destination ?? pino.destination({ dest: 2, sync: true }));
 }
 
 /** A logger that discards everything, the library's default. */

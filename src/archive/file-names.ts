@@ -8,23 +8,27 @@ export const TEMP_SUFFIX_BYTES = 16;
 
 const FORBIDDEN_CHARACTERS = /[<>:"/\\|?*\u0000-\u001f\u007f-\u009f]/g;
 
-/** Names Windows reserves whatever the extension, compared case-insensitively on the stem. */
-const WINDOWS_RESERVED_STEM = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$/i;
+/**
+ * Names Windows reserves whatever the extension, compared case-insensitively on the stem.
+ * Windows ignores spaces at the end of the stem, so `CON .txt` is reserved too.
+ */
+const WINDOWS_RESERVED_STEM = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *$/i;
 
 /**
  * Makes one path component from untrusted text (a node title) that is valid on Linux,
  * macOS and Windows: no separators, control or reserved characters, no trailing dot or
- * space, no reserved device stem, no `.`/`..`, and at most `maxBytes` of UTF-8.
+ * space, no reserved device stem, no `.`/`..`, and at most `maxBytes` of UTF-8. An empty
+ * result is replaced by `fallback`, cleaned the same way, and then by `_`.
  */
 export function sanitizeComponent(raw: string, fallback: string, maxBytes = MAX_COMPONENT_BYTES): string {
   // Lone surrogates from JSON escapes are not valid UTF-8 and would be written as U+FFFD.
   let name = raw.normalize('NFC').replace(FORBIDDEN_CHARACTERS, '_').replace(/\p{Cs}/gu, '_');
   name = name.replace(/^[\s.]+/u, (lead) => lead.replace(/\./g, '_').trimStart());
   name = name.replace(/[\s.]+$/u, '');
-  if (name === '') name = fallback;
+  if (name === '') return fallback === '' ? '_' : sanitizeComponent(fallback, '', maxBytes);
 
   name = truncateUtf8(name, maxBytes).replace(/[\s.]+$/u, '');
-  if (name === '') name = truncateUtf8(fallback, maxBytes);
+  if (name === '') return fallback === '' ? '_' : sanitizeComponent(fallback, '', maxBytes);
 
   const stem = name.split('.')[0]!;
   if (WINDOWS_RESERVED_STEM.test(stem)) {
@@ -86,6 +90,8 @@ const UNIQUE_MARK_BYTES = 6;
  */
 export class UniqueNames {
   private readonly taken = new Set<string>();
+  /** First counter to try per folded name, so many clashing titles cost linear, not quadratic, time. */
+  private readonly nextCounter = new Map<string, number>();
 
   /** Records a name already in use, such as one kept from an earlier run's manifest. */
   reserve(name: string): void {
@@ -96,18 +102,38 @@ export class UniqueNames {
     return this.taken.has(foldCase(name));
   }
 
+  /**
+   * Returns `name`, or `name` with `~2`, `~3`, … before its extension when taken, and
+   * records the result. A long name gives up bytes of its stem so the mark always fits.
+   */
   claim(name: string): string {
-    const extensionStart = name.lastIndexOf('.') > 0 ? name.lastIndexOf('.') : name.length;
+    const lastDot = name.lastIndexOf('.');
+    const extensionStart = lastDot > name.lastIndexOf('/') + 1 ? lastDot : name.length;
     const stem = name.slice(0, extensionStart);
     const extension = name.slice(extensionStart);
 
+    const key = foldCase(name);
     let candidate = name;
-    for (let counter = 2; this.isTaken(candidate); counter += 1) {
-      candidate = `${stem}~${counter}${extension}`;
+    let counter = this.nextCounter.get(key) ?? 2;
+    while (this.isTaken(candidate)) {
+      const ending = `~${counter}${extension}`;
+      candidate = `${fitStem(stem, ending)}${ending}`;
+      counter += 1;
     }
+    if (candidate !== name) this.nextCounter.set(key, counter);
+
     this.taken.add(foldCase(candidate));
     return candidate;
   }
+}
+
+/** Cuts the last component of `stem` so that it, `ending` and a temporary suffix fit in one component. */
+function fitStem(stem: string, ending: string): string {
+  const start = stem.lastIndexOf('/') + 1;
+  const base = stem.slice(start);
+  const budget = MAX_COMPONENT_BYTES - TEMP_SUFFIX_BYTES - Buffer.byteLength(ending, 'utf8');
+  if (Buffer.byteLength(base, 'utf8') <= budget) return stem;
+  return stem.slice(0, start) + truncateUtf8(base, budget).replace(/[\s.]+$/u, '');
 }
 
 function foldCase(name: string): string {
@@ -130,6 +156,7 @@ export function resolveInside(root: string, relative: string): string {
 }
 
 /** Checks an id used as a folder name: Coze workflow and execute ids are digit strings. */
-export function isDigitId(value: string): boolean {
-  return /^\d{1,32}$/.test(value);
+export function isDigitId(value: unknown): value is string {
+  // A number is rejected, not converted: a 19-digit id has already lost digits as a number.
+  return typeof value === 'string' && /^\d{1,32}$/.test(value);
 }

@@ -92,6 +92,13 @@ export class CozeClient {
     signal?: AbortSignal,
   ): Promise<NodeOutputResult> {
     const ids = { workflowId, executeId, nodeExecuteUuid };
+    if (nodeExecuteUuid === '.' || nodeExecuteUuid === '..') {
+      // URL parsing removes dot segments even when percent-encoded, so the request would go elsewhere.
+      throw this.error('execute_node', ids, {
+        kind: 'invalid_response',
+        message: `Invalid node_execute_uuid "${nodeExecuteUuid}" in the run history: a dot segment would change the request path.`,
+      });
+    }
     const path =
       `/v1/workflows/${encodeURIComponent(workflowId)}/run_histories/${encodeURIComponent(executeId)}` +
       `/execute_nodes/${encodeURIComponent(nodeExecuteUuid)}`;
@@ -165,8 +172,8 @@ export class CozeClient {
         httpStatus: response.status,
         logid: response.logid,
         retryAfterMs: response.retryAfterMs,
-        bodyStart: this.scrub(firstLine(text)),
-        message: `HTTP ${response.status} with a body that is not JSON: ${this.scrub(firstLine(text)) || '(empty body)'}`,
+        bodyStart: this.bodyStart(text),
+        message: `HTTP ${response.status} with a body that is not JSON: ${this.bodyStart(text) || '(empty body)'}`,
         cause,
       });
     }
@@ -178,7 +185,7 @@ export class CozeClient {
         httpStatus: response.status,
         logid: response.logid,
         retryAfterMs: response.retryAfterMs,
-        bodyStart: this.scrub(firstLine(text)),
+        bodyStart: this.bodyStart(text),
         message: `HTTP ${response.status} without a Coze envelope: ${describeIssues(envelope.error, 'body')}`,
       });
     }
@@ -204,7 +211,7 @@ export class CozeClient {
         code,
         logid,
         retryAfterMs: response.retryAfterMs,
-        bodyStart: this.scrub(firstLine(text)),
+        bodyStart: this.bodyStart(text),
         message: `HTTP ${response.status} with code 0`,
       });
     }
@@ -259,6 +266,11 @@ export class CozeClient {
 
   private error(endpoint: Endpoint, ids: RequestIds, details: Omit<CozeErrorDetails, 'endpoint'>): CozeRequestError {
     return new CozeRequestError({ endpoint, ...ids, ...details });
+  }
+
+  /** The first line of a body for an error, scrubbed before it is cut so no part of a token survives. */
+  private bodyStart(text: string): string {
+    return firstLine(this.scrub(firstLine(text, Number.POSITIVE_INFINITY)));
   }
 
   private scrub(text: string): string {

@@ -10,8 +10,23 @@ export function scrubSecret(text: string, secret: string | undefined): string {
   return scrubbed.replace(/(bearer\s+)[^\s"',;}]+/gi, '$1[REDACTED]');
 }
 
-/** Returns the first line of a body, cut to `maxChars`, for error messages. */
+/**
+ * Returns the first line of a body, cut to `maxChars` UTF-16 units, for error messages.
+ * The cut never splits a surrogate pair, so the result is valid UTF-8 when written.
+ */
 export function firstLine(text: string, maxChars = 200): string {
   const line = text.trimStart().split(/\r?\n/, 1)[0] ?? '';
-  return line.length > maxChars ? `${line.slice(0, maxChars)}…` : line;
+  if (line.length <= maxChars) return line;
+
+  const lastUnit = line.charCodeAt(maxChars - 1);
+  const end = lastUnit >= 0xd800 && lastUnit <= 0xdbff ? maxChars - 1 : maxChars;
+  return `${line.slice(0, end)}…`;
+}
+
+/**
+ * Replaces C0 and C1 control characters and DEL with `\u001b`-style escapes, so that remote
+ * text (a node title, a Coze `msg`) printed on a terminal cannot start an escape sequence.
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
