@@ -35,3 +35,23 @@ export { DEFAULT_FLAG_BYTES, type IncompleteReason } from './archive/incomplete-
 export { BASE_URLS, resolveBaseUrl } from './coze/base-url.js';
 export { classifyFailure } from './http/retry-policy.js';
 export { createLogger } from './logger.js';
+export { archiveExecutions } from './batch/archive-executions.js';
+export {
+  batchExitCode,
+  DEFAULT_EXPIRY_WARNING_MS,
+  runBatch,
+  type BatchOptions,
+  type BatchResult,
+  type ExecutionOutcome,
+} from './batch/batch-runner.js';
+export { DEFAULT_POLL_SETTINGS, type PollSettings } from './batch/wait-for-finish.js';
+export {
+  parseExecutionList,
+  type BadLine,
+  type ExecutionList,
+  type ExecutionListFormat,
+} from './batch/input-list.js';
+export { ProgressTracker, type ProgressSnapshot } from './batch/progress-tracker.js';
+export type { ProgressEvent } from './archive/run-context.js';
+export { verifyArchive, type VerifyFinding, type VerifyReport } from './archive/verify-archive.js';
+export { exportArchive, exportArchiveToFile, type ExportResult, type ExportSkip } from './archive/export-archive.js';

@@ -3,13 +3,14 @@ import path from 'node:path';
 
 import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
+import type { RunHistoryResult } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
 import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
 import { blankEntry, describeError, errorLogFields } from './entry-results.js';
 import { fileMatches, sha256Hex } from './file-digest.js';
-import { isDigitId, outputFileName, resolveInside, UniqueNames } from './file-names.js';
+import { isDigitId, outputFileName, resolveInside, sanitizeComponent, UniqueNames } from './file-names.js';
 import { incompleteReasons } from './incomplete-flags.js';
 import {
   computeTotals,
@@ -82,15 +83,18 @@ export class ExecutionArchiver {
     this.writer = new ManifestWriter(path.join(this.folder, MANIFEST_FILE), () => this.snapshot());
   }
 
-  /** Reads the run history and saves execution.json. Never throws; `archive` reports. */
-  async prepare(): Promise<RunHistoryRecord | undefined> {
+  /**
+   * Reads the run history, or takes one the caller just read while polling, and saves
+   * execution.json. Never throws; `archive` reports.
+   */
+  async prepare(runHistory?: RunHistoryResult): Promise<RunHistoryRecord | undefined> {
     this.listenForAbort();
     try {
       await this.createFolder();
       await removeStaleTemporaryFiles(this.folder, [NODES_FOLDER, INLINE_FOLDER]);
       await this.loadPrevious();
       this.context.logger.info(this.ids(), 'execution started');
-      this.record = await this.readRunHistory();
+      this.record = await this.readRunHistory(runHistory);
     } catch (error) {
       this.noteFatal(error);
     }
@@ -148,19 +152,25 @@ export class ExecutionArchiver {
     if (problem !== undefined) this.context.logger.warn({ ...this.ids(), problem }, 'ignoring earlier manifest; fetching everything');
 
     for (const entry of entries) {
+      if (entry.file !== null && !isOutputFilePath(entry.file)) {
+        this.context.logger.warn({ ...this.ids(), file: entry.file }, 'ignoring an earlier manifest entry whose file is not an output file');
+        continue;
+      }
       this.previous.set(entryKey(entry), entry);
       if (entry.file !== null) this.names.reserve(path.basename(entry.file));
     }
   }
 
   /** Reads run history and saves it raw as execution.json; returns undefined if it failed. */
-  private async readRunHistory(): Promise<RunHistoryRecord | undefined> {
+  private async readRunHistory(preRead: RunHistoryResult | undefined): Promise<RunHistoryRecord | undefined> {
     const tally: AttemptTally = { attempts: 0 };
     try {
-      const result = await withRetry(
-        (signal) => this.context.client.getRunHistory(this.target.workflowId, this.target.executeId, signal),
-        this.retryCall(tally, this.ids()),
-      );
+      const result =
+        preRead ??
+        (await withRetry(
+          (signal) => this.context.client.getRunHistory(this.target.workflowId, this.target.executeId, signal),
+          this.retryCall(tally, this.ids()),
+        ));
       await writeFileAtomic(path.join(this.folder, EXECUTION_FILE), result.rawBody);
       this.applyRecord(result.record, result.logid);
       return result.record;
@@ -214,6 +224,7 @@ export class ExecutionArchiver {
         this.noteFatal(error);
       }
       this.writer.schedule();
+      this.context.onProgress?.({ type: 'entry-settled', ...this.ids(), status: entry.status, bytes: entry.bytes ?? 0 });
     });
     await Promise.all(tasks);
   }
@@ -483,4 +494,14 @@ async function mkdirIfMissing(folder: string): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
+}
+
+/**
+ * Accepts only `nodes/<name>` or `inline/<name>` with a name this tool could have made, so an
+ * edited manifest can neither point outside the folder nor make an output overwrite
+ * execution.json or manifest.json.
+ */
+function isOutputFilePath(file: string): boolean {
+  const match = /^(nodes|inline)\/([^/\\]+)$/.exec(file);
+  return match !== null && sanitizeComponent(match[2]!, '') === match[2];
 }

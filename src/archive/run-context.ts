@@ -19,16 +19,14 @@ export interface RunContext {
   /** Clock in Unix milliseconds; tests of expiry replace it. */
   now: () => number;
   toolVersion: string;
-  /** Receives progress events; set by batch runs that show a progress bar. */
+  /** Receives progress events. Batch runs set it to draw a progress bar. */
   onProgress?: ((event: ProgressEvent) => void) | undefined;
 }
 
 /**
- * What a run reports while it works. `execution-prepared` comes once run history is read and
- * the entries are known, `entry-settled` once per entry of that pass, and
+ * Progress of a run, reported while it works. `execution-prepared` comes once run history is
+ * read and the entries are known, `entry-settled` once per entry of that pass, and
  * `execution-finished` with the manifest's totals, which replace what the entries added up to.
- * NOTE: `ExecutionArchiver` does not send `entry-settled` yet, so progress moves one
- * execution at a time until it does.
  */
 export type ProgressEvent =
   | { type: 'execution-prepared'; workflowId: string; executeId: string; entries: number }

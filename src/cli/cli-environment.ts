@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 /** What a command needs from the process, passed in so tests can run commands in-process. */
 export interface CliEnvironment {
   env: NodeJS.ProcessEnv;
+  /** Read by `fetch --from -`. */
+  stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   /** Creates the run's logger once the command knows `--log-level`. */

@@ -32,6 +32,7 @@ process.on('SIGTERM', () => onSignal('SIGTERM'));
 
 const environment: CliEnvironment = {
   env: process.env,
+  stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,
   signal: controller.signal,

@@ -2,7 +2,9 @@ import { Command } from 'commander';
 
 import { TOOL_VERSION } from '../version.js';
 import type { CliEnvironment } from './cli-environment.js';
+import { exportCommand } from './export-command.js';
 import { fetchCommand } from './fetch-command.js';
+import { verifyCommand } from './verify-command.js';
 
 /** Declares the command line. Commands are modules of their own; this file only lists them. */
 export function buildProgram(environment: CliEnvironment): Command {
@@ -17,5 +19,7 @@ export function buildProgram(environment: CliEnvironment): Command {
     });
 
   program.addCommand(fetchCommand(environment).exitOverride());
+  program.addCommand(verifyCommand(environment).exitOverride());
+  program.addCommand(exportCommand(environment).exitOverride());
   return program;
 }

@@ -1,10 +1,17 @@
 import path from 'node:path';
 
 import type { ExecutionManifest } from '../archive/manifest.js';
+import { escapeControlCharacters } from '../http/redact.js';
 
 /** The `--json` document: one object per execution, ids as strings, then the exit code. */
 export function jsonSummary(manifests: readonly ExecutionManifest[], outDir: string, exitCode: number): string {
-  const executions = manifests.map((m) => ({
+  const executions = manifests.map((m) => executionSummary(m, outDir));
+  return `${JSON.stringify({ exit_code: exitCode, executions }, null, 2)}\n`;
+}
+
+/** Builds one execution of the `--json` document, ids as strings. */
+export function executionSummary(m: ExecutionManifest, outDir: string) {
+  return {
     workflow_id: m.workflow_id,
     execute_id: m.execute_id,
     execute_status: m.execute_status,
@@ -20,8 +27,7 @@ export function jsonSummary(manifests: readonly ExecutionManifest[], outDir: str
     failed: m.nodes
       .filter((node) => node.status === 'failed' || node.status === 'expired')
       .map((node) => ({ title: node.title, node_execute_uuid: node.node_execute_uuid ?? null, status: node.status, error: node.error ?? null })),
-  }));
-  return `${JSON.stringify({ exit_code: exitCode, executions }, null, 2)}\n`;
+  };
 }
 
 /** A short report for a person at a terminal, written to stderr. */
@@ -44,5 +50,6 @@ export function textSummary(manifests: readonly ExecutionManifest[], outDir: str
       }
     }
   }
-  return `${lines.join('\n')}\n`;
+  // Titles come from the remote service; a raw escape sequence could rewrite the terminal.
+  return `${lines.map(escapeControlCharacters).join('\n')}\n`;
 }

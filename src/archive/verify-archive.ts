@@ -1,0 +1,320 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, type Dirent } from 'node:fs';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import pLimit from 'p-limit';
+import { z } from 'zod';
+
+import { UsageError } from '../coze/errors.js';
+import { resolveInside } from './file-names.js';
+import { MANIFEST_FILE } from './manifest.js';
+
+/** Files an execution folder contains besides its outputs. */
+const EXECUTION_FILE_NAMES = new Set([MANIFEST_FILE, 'execution.json']);
+
+/** Atomic writes leave `<name>.tmp-<hex>` behind when a run is killed mid-write. */
+const TEMPORARY_MARK = '.tmp-';
+
+/** Files hashed at once: enough to overlap disk reads, few enough to keep memory flat. */
+const HASH_CONCURRENCY = 4;
+
+/** The fields of a manifest that verify and export read; the rest is ignored. */
+const archivedEntrySchema = z.looseObject({
+  node_execute_uuid: z.string().optional(),
+  node_id: z.string().nullable().optional(),
+  title: z.string(),
+  source: z.string(),
+  status: z.string(),
+  file: z.string().nullable(),
+  bytes: z.number().nullable(),
+  sha256: z.string().nullable(),
+  loop_index: z.number().nullable().optional(),
+  batch_index: z.number().nullable().optional(),
+  is_finish: z.boolean().nullable().optional(),
+  possibly_incomplete: z.boolean().optional(),
+  incomplete_reasons: z.array(z.string()).optional(),
+});
+export type ArchivedEntry = z.infer<typeof archivedEntrySchema>;
+
+const archivedManifestSchema = z.looseObject({
+  workflow_id: z.string(),
+  execute_id: z.string(),
+  execution_file: z.string().nullable().optional(),
+  nodes: z.array(archivedEntrySchema),
+});
+export type ArchivedManifest = z.infer<typeof archivedManifestSchema>;
+
+export interface VerifyFinding {
+  /** Path relative to the verified folder, with `/` separators. */
+  path: string;
+  /** The manifest that lists the file or owns its folder, relative like `path`. */
+  manifest: string;
+  reason: string;
+  expected_bytes?: number;
+  actual_bytes?: number;
+  expected_sha256?: string;
+  actual_sha256?: string;
+}
+
+/** Findings of `verify`, with the field names of its `--json` output. */
+export interface VerifyReport {
+  root: string;
+  /** True when no file is missing, altered, unexpected, temporary or invalid. */
+  intact: boolean;
+  manifests: number;
+  entries_checked: number;
+  /** Entries not saved (failed, pending, expired): incomplete, but not damaged. */
+  entries_not_saved: number;
+  missing: VerifyFinding[];
+  altered: VerifyFinding[];
+  unexpected: VerifyFinding[];
+  temporary: VerifyFinding[];
+  /** Manifests that cannot be read, and entries whose path is unsafe or incomplete. */
+  invalid: VerifyFinding[];
+}
+
+/**
+ * Checks every manifest.json under `dir`: each saved entry's file must exist with the
+ * manifest's `bytes` and `sha256`, and the execution folders must hold no file the manifest
+ * does not list. Never reads a path that resolves outside `dir`, symbolic links included.
+ * Throws `UsageError` when `dir` does not exist or contains no manifest.
+ */
+export async function verifyArchive(dir: string): Promise<VerifyReport> {
+  const archive = await openArchive(dir);
+  const report: VerifyReport = {
+    root: archive.root,
+    intact: true,
+    manifests: archive.manifests.length,
+    entries_checked: 0,
+    entries_not_saved: 0,
+    missing: [],
+    altered: [],
+    unexpected: [],
+    temporary: [],
+    invalid: [],
+  };
+
+  for (const manifestPath of archive.manifests) await verifyExecution(archive, manifestPath, report);
+
+  const problems = report.missing.length + report.altered.length + report.unexpected.length + report.temporary.length + report.invalid.length;
+  report.intact = problems === 0;
+  return report;
+}
+
+/** The verified folder, resolved through symbolic links, and its manifests in sorted order. */
+export interface OpenedArchive {
+  root: string;
+  realRoot: string;
+  manifests: string[];
+}
+
+/** Resolves `dir` and lists its manifests; throws `UsageError` for a missing folder or none. */
+export async function openArchive(dir: string): Promise<OpenedArchive> {
+  const root = path.resolve(dir);
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+    if (!(await stat(realRoot)).isDirectory()) throw new UsageError(`${root} is not a folder.`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Cannot open archive folder ${root}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+  }
+
+  const manifests = (await listFiles(root, () => true, (file) => path.basename(file) === MANIFEST_FILE)).sort();
+  if (manifests.length === 0) {
+    throw new UsageError(`No ${MANIFEST_FILE} under ${root}: pass the --out folder of a fetch run.`);
+  }
+  return { root, realRoot, manifests };
+}
+
+/** Reads a manifest; returns the reason instead when it is not a manifest of this tool. */
+export async function readArchivedManifest(manifestPath: string): Promise<{ manifest: ArchivedManifest } | { problem: string }> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(manifestPath, 'utf8'));
+  } catch (error) {
+    return { problem: `cannot read the manifest: ${(error as Error).message}` };
+  }
+
+  const parsed = archivedManifestSchema.safeParse(value);
+  return parsed.success ? { manifest: parsed.data } : { problem: `not a manifest of coze-node-outputs: ${z.prettifyError(parsed.error)}` };
+}
+
+/**
+ * Resolves a path a manifest names, relative to its folder, and rejects it when it or its
+ * symbolic-link target lies outside the archive. Returns the reason for a rejected path.
+ */
+export async function resolveArchivedFile(
+  archive: OpenedArchive,
+  folder: string,
+  relative: string,
+): Promise<{ filePath: string } | { problem: string }> {
+  let filePath: string;
+  try {
+    resolveInside(folder, relative);
+    filePath = resolveInside(archive.root, path.relative(archive.root, path.resolve(folder, relative)));
+  } catch {
+    return { problem: `path "${relative}" resolves outside the archive folder` };
+  }
+
+  let target: string;
+  try {
+    target = await realpath(filePath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A missing file is the caller's finding to report; any other error is the path's.
+    return code === 'ENOENT' ? { filePath } : { problem: `cannot resolve "${relative}": ${code ?? (error as Error).message}` };
+  }
+
+  const fromRoot = path.relative(archive.realRoot, target);
+  if (fromRoot.startsWith('..') || path.isAbsolute(fromRoot)) {
+    return { problem: `path "${relative}" links outside the archive folder` };
+  }
+  return { filePath };
+}
+
+/** Streams a file through sha256, so a large output costs no more memory than a small one. */
+export async function hashFile(filePath: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function verifyExecution(archive: OpenedArchive, manifestPath: string, report: VerifyReport): Promise<void> {
+  const folder = path.dirname(manifestPath);
+  const manifestName = relativeName(archive.root, manifestPath);
+  const read = await readArchivedManifest(manifestPath);
+  if ('problem' in read) {
+    report.invalid.push({ path: manifestName, manifest: manifestName, reason: read.problem });
+    return;
+  }
+  const manifest = read.manifest;
+
+  const referenced = new Set<string>([MANIFEST_FILE]);
+  const hashSlots = pLimit(HASH_CONCURRENCY);
+  const checks = manifest.nodes.map((entry) => {
+    if (entry.file !== null) referenced.add(path.posix.normalize(entry.file));
+    if (entry.status !== 'saved') {
+      report.entries_not_saved += 1;
+      return Promise.resolve();
+    }
+    report.entries_checked += 1;
+    return hashSlots(() => checkEntry(archive, folder, manifestName, entry, report));
+  });
+  await Promise.all(checks);
+
+  if (manifest.execution_file) {
+    referenced.add(path.posix.normalize(manifest.execution_file));
+    await checkExists(archive, folder, manifestName, manifest.execution_file, report);
+  }
+  await findStrayFiles(archive, folder, manifestName, referenced, report);
+}
+
+async function checkEntry(archive: OpenedArchive, folder: string, manifestName: string, entry: ArchivedEntry, report: VerifyReport): Promise<void> {
+  const name = entry.file === null ? manifestName : relativeName(archive.root, path.resolve(folder, entry.file));
+  if (entry.file === null || entry.bytes === null || entry.sha256 === null) {
+    report.invalid.push({ path: name, manifest: manifestName, reason: `saved entry "${entry.title}" lacks file, bytes or sha256` });
+    return;
+  }
+
+  const resolved = await resolveArchivedFile(archive, folder, entry.file);
+  if ('problem' in resolved) {
+    report.invalid.push({ path: entry.file, manifest: manifestName, reason: resolved.problem });
+    return;
+  }
+
+  const expected = { expected_bytes: entry.bytes, expected_sha256: entry.sha256 };
+  const size = await fileSize(resolved.filePath);
+  if (size === undefined) {
+    report.missing.push({ path: name, manifest: manifestName, reason: 'file not found', ...expected });
+    return;
+  }
+  if (size !== entry.bytes) {
+    report.altered.push({ path: name, manifest: manifestName, reason: 'size differs', ...expected, actual_bytes: size });
+    return;
+  }
+
+  const sha256 = await hashFile(resolved.filePath);
+  if (sha256 !== entry.sha256) {
+    report.altered.push({ path: name, manifest: manifestName, reason: 'sha256 differs', ...expected, actual_bytes: size, actual_sha256: sha256 });
+  }
+}
+
+async function checkExists(archive: OpenedArchive, folder: string, manifestName: string, relative: string, report: VerifyReport): Promise<void> {
+  const resolved = await resolveArchivedFile(archive, folder, relative);
+  if ('problem' in resolved) {
+    report.invalid.push({ path: relative, manifest: manifestName, reason: resolved.problem });
+    return;
+  }
+  if ((await fileSize(resolved.filePath)) === undefined) {
+    report.missing.push({ path: relativeName(archive.root, resolved.filePath), manifest: manifestName, reason: 'run-history file not found' });
+  }
+}
+
+/** Lists files in the execution folder that its manifest does not name. */
+async function findStrayFiles(
+  archive: OpenedArchive,
+  folder: string,
+  manifestName: string,
+  referenced: ReadonlySet<string>,
+  report: VerifyReport,
+): Promise<void> {
+  // A subfolder with its own manifest is another execution, checked on its own.
+  const isOwnFolder = async (subfolder: string): Promise<boolean> => (await fileSize(path.join(subfolder, MANIFEST_FILE))) === undefined;
+  const files = await listFiles(folder, isOwnFolder, () => true);
+
+  for (const file of files) {
+    const relative = path.relative(folder, file).split(path.sep).join('/');
+    if (referenced.has(relative) || EXECUTION_FILE_NAMES.has(relative)) continue;
+
+    const finding = { path: relativeName(archive.root, file), manifest: manifestName, actual_bytes: (await lstat(file)).size };
+    if (path.basename(file).includes(TEMPORARY_MARK)) {
+      report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write' });
+    } else {
+      report.unexpected.push({ ...finding, reason: 'not listed in the manifest' });
+    }
+  }
+}
+
+/**
+ * Lists the files under `folder` that `keep` accepts, without following symbolic links to
+ * folders, so the walk stays inside it. `enter` decides which subfolders to walk into.
+ */
+async function listFiles(
+  folder: string,
+  enter: (subfolder: string) => boolean | Promise<boolean>,
+  keep: (file: string) => boolean,
+): Promise<string[]> {
+  const files: string[] = [];
+  let entries: Dirent[];
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch {
+    return files;
+  }
+
+  for (const entry of entries) {
+    const full = path.join(folder, entry.name);
+    if (entry.isDirectory()) {
+      if (await enter(full)) files.push(...(await listFiles(full, enter, keep)));
+    } else if (keep(full)) {
+      files.push(full);
+    }
+  }
+  return files;
+}
+
+/** Size of a regular file, following symbolic links, or undefined when there is none. */
+async function fileSize(filePath: string): Promise<number | undefined> {
+  try {
+    const info = await stat(filePath);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function relativeName(root: string, filePath: string): string {
+  return path.relative(root, filePath).split(path.sep).join('/');
+}

@@ -1,0 +1,337 @@
+import { setMaxListeners } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import pLimit, { type LimitFunction } from 'p-limit';
+
+import { ExecutionArchiver, type ExecutionTarget } from '../archive/archive-execution.js';
+import { createRun, DEFAULTS, type RunOptions } from '../archive/create-run.js';
+import { discoverInlineOutputs, discoverNodeRuns } from '../archive/discover-entries.js';
+import { isDigitId } from '../archive/file-names.js';
+import { MANIFEST_FILE, type ExecutionManifest } from '../archive/manifest.js';
+import type { ProgressEvent, RunContext } from '../archive/run-context.js';
+import { ArchiveWriteError, AuthError, isAuthError, UsageError } from '../coze/errors.js';
+import type { RunHistoryResult } from '../coze/client.js';
+import type { RunHistoryRecord } from '../coze/schemas.js';
+import { EXIT_CODES, exitCodeFor } from '../exit-codes.js';
+import { DEFAULT_POLL_SETTINGS, waitUntilFinished, type PollSettings } from './wait-for-finish.js';
+
+export interface BatchOptions extends RunOptions {
+  executions: readonly ExecutionTarget[];
+  /** Time in ms, from the start of the run, to wait for running executions to finish. Default 0: no wait. */
+  waitMs?: number;
+  /** Backoff between polls of one running execution. Tests shorten it. */
+  poll?: Partial<PollSettings>;
+  /** Executions older than this get an expiry warning. Default 20 hours. */
+  expiryWarningMs?: number;
+  /** Executions whose outputs are fetched at once. Default 2, so the oldest go first. */
+  executionConcurrency?: number;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** Result of one execution of the batch. */
+export interface ExecutionOutcome {
+  workflowId: string;
+  executeId: string;
+  /** Undefined when the run stopped before this execution started. */
+  manifest: ExecutionManifest | undefined;
+  /** Time since the execution's `update_time` (else `create_time`), when run history was read. */
+  ageMs: number | undefined;
+  /** True when the execution is older than the expiry warning and its outputs expire soon. */
+  expiryWarning: boolean;
+  /** Run-history polls made while waiting for the execution to finish. */
+  polls: number;
+  /** An error that ended this execution alone, outside its manifest. */
+  error?: string;
+}
+
+export interface BatchResult {
+  outDir: string;
+  /** Executions with an expiry warning first, then oldest first. */
+  executions: ExecutionOutcome[];
+  manifests: ExecutionManifest[];
+  exitCode: number;
+  /** The error that stopped the whole batch: a rejected token or a disk that cannot be written. */
+  fatalError?: unknown;
+}
+
+/** Coze keeps output-node data 24 hours, so a warning at 20 hours leaves time to act. */
+export const DEFAULT_EXPIRY_WARNING_MS = 20 * 3_600_000;
+
+const DEFAULT_EXECUTION_CONCURRENCY = 2;
+
+interface BatchSettings {
+  waitMs: number;
+  poll: PollSettings;
+  expiryWarningMs: number;
+  executionConcurrency: number;
+  prepareConcurrency: number;
+}
+
+interface BatchItem {
+  outcome: ExecutionOutcome;
+  index: number;
+  archiver?: ExecutionArchiver;
+  record?: RunHistoryRecord;
+  archived: boolean;
+}
+
+/**
+ * Archives many executions with one client and one request limiter. Phase 1 reads every run
+ * history. Phase 2 fetches outputs oldest first, so those closest to Coze's 24-hour expiry
+ * go first. When `waitMs` is set, phase 3 waits for running executions and archives them
+ * again, reusing what phase 2 saved. A failed execution never stops the others. A rejected
+ * token or an unwritable disk stops the batch, and `fatalError` reports it.
+ */
+export async function runBatch(options: BatchOptions): Promise<BatchResult> {
+  const settings = batchSettings(options);
+  const targets = uniqueTargets(options.executions);
+  const startedAt = Date.now();
+
+  const stop = new AbortController();
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+  // Every execution of the batch listens on this one signal.
+  setMaxListeners(0, signal);
+
+  const run = createRun({ ...options, signal });
+  run.context.onProgress = options.onProgress;
+  try {
+    return await new Batch(run.context, settings, stop).run(targets, startedAt + settings.waitMs);
+  } finally {
+    await run.close();
+  }
+}
+
+class Batch {
+  private readonly context: RunContext;
+  private readonly settings: BatchSettings;
+  private readonly stop: AbortController;
+  private fatalError: unknown;
+
+  constructor(context: RunContext, settings: BatchSettings, stop: AbortController) {
+    this.context = context;
+    this.settings = settings;
+    this.stop = stop;
+  }
+
+  async run(targets: readonly ExecutionTarget[], waitDeadline: number): Promise<BatchResult> {
+    const items = targets.map((target, index) => newItem(target, index));
+
+    const prepareSlots = pLimit(this.settings.prepareConcurrency);
+    await Promise.all(items.map((item) => prepareSlots(() => this.prepare(item))));
+    this.warnAboutExpiry(items);
+
+    const archiveSlots = pLimit(this.settings.executionConcurrency);
+    const oldestFirst = [...items].sort(byAgeDescending);
+    await Promise.all(oldestFirst.map((item) => archiveSlots(() => this.archive(item))));
+
+    if (this.settings.waitMs > 0) await this.waitForRunning(items, waitDeadline, archiveSlots);
+    return this.result(items);
+  }
+
+  /**
+   * Reads the execution's run history. When that fails the execution is finished at once:
+   * it needs no node request, and a rejected token then stops the batch before the rest.
+   */
+  private async prepare(item: BatchItem, runHistory?: RunHistoryResult): Promise<void> {
+    if (this.context.signal.aborted) return;
+
+    const archiver = new ExecutionArchiver(this.context, ids(item));
+    item.archiver = archiver;
+    item.record = await archiver.prepare(runHistory);
+    item.outcome.ageMs = archiver.ageMs;
+
+    if (item.record === undefined) await this.archive(item);
+    else this.emit({ type: 'execution-prepared', ...ids(item), entries: plannedEntryCount(item.record) });
+  }
+
+  private warnAboutExpiry(items: readonly BatchItem[]): void {
+    for (const item of items) {
+      const ageMs = item.outcome.ageMs;
+      if (ageMs === undefined || ageMs <= this.settings.expiryWarningMs) continue;
+
+      item.outcome.expiryWarning = true;
+      this.context.logger.warn(
+        { ...ids(item), ageHours: Math.round(ageMs / 360_000) / 10 },
+        'execution is close to or past the 24-hour expiry of its output-node results; archiving it first',
+      );
+    }
+  }
+
+  /** Saves the execution's outputs. It runs once per prepared archiver, so every manifest is written. */
+  private async archive(item: BatchItem): Promise<void> {
+    const archiver = item.archiver;
+    if (archiver === undefined || item.archived) return;
+    item.archived = true;
+
+    try {
+      item.outcome.manifest = await archiver.archive();
+    } catch (error) {
+      this.noteError(item, error);
+      item.outcome.manifest = await readWrittenManifest(this.context.outDir, item.outcome);
+    }
+    item.record = undefined;
+    if (item.outcome.manifest !== undefined) {
+      this.emit({ type: 'execution-finished', ...ids(item), totals: item.outcome.manifest.totals });
+    }
+  }
+
+  private async waitForRunning(items: readonly BatchItem[], deadline: number, slots: LimitFunction): Promise<void> {
+    const running = items.filter((item) => item.outcome.manifest?.execute_status === 'Running');
+    if (running.length === 0 || Date.now() >= deadline || this.context.signal.aborted) return;
+
+    this.context.logger.info(
+      { executions: running.length, until: new Date(deadline).toISOString() },
+      'waiting for running executions to finish',
+    );
+    await Promise.all(running.map((item) => this.waitAndArchive(item, deadline, slots)));
+  }
+
+  /** Polls until the execution finished or the deadline passed, then archives it again. */
+  private async waitAndArchive(item: BatchItem, deadline: number, slots: LimitFunction): Promise<void> {
+    let waited: Awaited<ReturnType<typeof waitUntilFinished>>;
+    try {
+      waited = await waitUntilFinished(this.context, item.outcome, deadline, this.settings.poll);
+      item.outcome.polls += waited.polls;
+      if (!waited.finished) {
+        this.context.logger.warn({ ...ids(item), polls: waited.polls }, 'execution still running at the --wait deadline');
+      }
+    } catch (error) {
+      this.noteError(item, error);
+      return;
+    }
+    await slots(() => this.archiveAgain(item, waited.lastRunHistory));
+  }
+
+  /**
+   * Archives a waited-for execution again with a fresh archiver, which reuses the files saved
+   * before. It takes the last poll's run history, so waiting costs no extra read.
+   */
+  private async archiveAgain(item: BatchItem, runHistory: RunHistoryResult | undefined): Promise<void> {
+    if (this.context.signal.aborted) return;
+
+    item.archiver = undefined;
+    item.archived = false;
+    await this.prepare(item, runHistory);
+    await this.archive(item);
+  }
+
+  /** Stops the batch for a rejected token or an unwritable disk. Any other error ends one execution. */
+  private noteError(item: BatchItem, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!isBatchFatal(error)) {
+      item.outcome.error = message;
+      this.context.logger.error({ ...ids(item), err: message }, 'execution could not be archived');
+      return;
+    }
+
+    if (this.fatalError !== undefined) return;
+    this.fatalError = error;
+    this.context.logger.error({ ...ids(item), err: message }, 'stopping the batch');
+    this.stop.abort(error);
+  }
+
+  private emit(event: ProgressEvent): void {
+    try {
+      this.context.onProgress?.(event);
+    } catch (error) {
+      this.context.logger.warn({ err: (error as Error).message }, 'progress callback failed');
+    }
+  }
+
+  private result(items: readonly BatchItem[]): BatchResult {
+    const executions = [...items].sort(summaryOrder).map((item) => item.outcome);
+    const manifests = executions.flatMap((outcome) => (outcome.manifest === undefined ? [] : [outcome.manifest]));
+    const result: BatchResult = {
+      outDir: this.context.outDir,
+      executions,
+      manifests,
+      exitCode: batchExitCode(executions, this.fatalError),
+    };
+    if (this.fatalError !== undefined) result.fatalError = this.fatalError;
+    return result;
+  }
+}
+
+/** Maps a batch to one exit code: a stopped batch first, then the rules of `exitCodeFor`. */
+export function batchExitCode(executions: readonly ExecutionOutcome[], fatalError: unknown): number {
+  if (fatalError !== undefined) return isAuthError(fatalError) || fatalError instanceof AuthError ? EXIT_CODES.auth : EXIT_CODES.failed;
+  if (executions.some((outcome) => outcome.error !== undefined || outcome.manifest === undefined)) return EXIT_CODES.failed;
+  return exitCodeFor(executions.map((outcome) => outcome.manifest!));
+}
+
+function batchSettings(options: BatchOptions): BatchSettings {
+  const poll = { ...DEFAULT_POLL_SETTINGS, ...options.poll };
+  return {
+    waitMs: nonNegative(options.waitMs ?? 0, 'wait'),
+    poll: { initialDelayMs: positive(poll.initialDelayMs, 'poll delay'), maxDelayMs: positive(poll.maxDelayMs, 'poll delay cap') },
+    expiryWarningMs: nonNegative(options.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS, 'expiry warning'),
+    executionConcurrency: positive(options.executionConcurrency ?? DEFAULT_EXECUTION_CONCURRENCY, 'execution concurrency'),
+    prepareConcurrency: positive(options.concurrency ?? DEFAULTS.concurrency, 'concurrency'),
+  };
+}
+
+/** Checks every id before any request, and keeps each pair once in input order. */
+function uniqueTargets(executions: readonly ExecutionTarget[]): ExecutionTarget[] {
+  const seen = new Map<string, ExecutionTarget>();
+  for (const { workflowId, executeId } of executions) {
+    if (!isDigitId(workflowId) || !isDigitId(executeId)) {
+      throw new UsageError(`Invalid ids workflow_id="${workflowId}" execute_id="${executeId}": both must be digit strings.`);
+    }
+    seen.set(`${workflowId}/${executeId}`, { workflowId, executeId });
+  }
+  return [...seen.values()];
+}
+
+function newItem(target: ExecutionTarget, index: number): BatchItem {
+  const outcome: ExecutionOutcome = { ...target, manifest: undefined, ageMs: undefined, expiryWarning: false, polls: 0 };
+  return { outcome, index, archived: false };
+}
+
+/**
+ * Counts the entries the archiver will plan for this record: every output-node run, plus the
+ * inline outputs unless the execution is still running (they are not final then).
+ */
+function plannedEntryCount(record: RunHistoryRecord): number {
+  const nodeRuns = discoverNodeRuns(record).length;
+  return record.execute_status === 'Running' ? nodeRuns : nodeRuns + discoverInlineOutputs(record).length;
+}
+
+/** Reads the manifest an archiver wrote before it threw, for the summary. */
+async function readWrittenManifest(outDir: string, target: ExecutionTarget): Promise<ExecutionManifest | undefined> {
+  try {
+    const text = await readFile(path.join(outDir, target.workflowId, target.executeId, MANIFEST_FILE), 'utf8');
+    return JSON.parse(text) as ExecutionManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+function isBatchFatal(error: unknown): boolean {
+  return error instanceof AuthError || error instanceof ArchiveWriteError || isAuthError(error);
+}
+
+function byAgeDescending(a: BatchItem, b: BatchItem): number {
+  const ageA = a.outcome.ageMs ?? -Infinity;
+  const ageB = b.outcome.ageMs ?? -Infinity;
+  return ageA === ageB ? a.index - b.index : ageB - ageA;
+}
+
+function summaryOrder(a: BatchItem, b: BatchItem): number {
+  if (a.outcome.expiryWarning !== b.outcome.expiryWarning) return a.outcome.expiryWarning ? -1 : 1;
+  return byAgeDescending(a, b);
+}
+
+function ids(item: BatchItem): ExecutionTarget {
+  return { workflowId: item.outcome.workflowId, executeId: item.outcome.executeId };
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a number above 0.`);
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new UsageError(`Invalid ${name} ${value}: expected a number, 0 or more.`);
+  return value;
+}

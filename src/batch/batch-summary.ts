@@ -1,0 +1,190 @@
+import type { ExecutionManifest, ManifestTotals } from '../archive/manifest.js';
+import { formatDuration } from '../config/duration.js';
+import { executionSummary } from '../cli/summary.js';
+import { escapeControlCharacters } from '../http/redact.js';
+import type { BatchResult, ExecutionOutcome } from './batch-runner.js';
+import type { BadLine, ExecutionListFormat } from './input-list.js';
+
+/** Source of the executions, for the summary. */
+export interface InputReport {
+  /** The `--from` path, `-` for standard input, or null for `--workflow-id`/`--execute-id`. */
+  source: string | null;
+  format: ExecutionListFormat | null;
+  badLines: BadLine[];
+  duplicateLines: number[];
+}
+
+/** Coze codes for an execution that does not exist, or no longer exists. */
+const NOT_FOUND_CODES = new Set([4200, 4314]);
+
+/** Detail lines shown per execution under the table before the rest are counted. */
+const MAX_DETAIL_LINES = 10;
+
+const COLUMNS = ['workflow_id', 'execute_id', 'status', 'age', 'saved', 'failed', 'expired', 'pending', 'flagged', 'bytes', 'error'];
+
+/** Returns a one-word state of an execution: Coze's `execute_status`, or why there is none. */
+export function executionState(outcome: ExecutionOutcome): string {
+  const m = outcome.manifest;
+  if (m === undefined) return outcome.error === undefined ? 'not_started' : 'error';
+  if (m.error !== undefined) return m.error.code !== undefined && NOT_FOUND_CODES.has(m.error.code) ? 'not_found' : 'error';
+  return m.execute_status ?? 'unknown';
+}
+
+/** Formats the summary for a person: a table of executions for stderr, then details of what failed. */
+export function summaryTable(result: BatchResult, input: InputReport, expiryWarningMs: number): string {
+  const rows = result.executions.map((outcome) => tableRow(outcome));
+  const widths = COLUMNS.map((name, column) => Math.max(name.length, ...rows.map((row) => row[column]!.length)));
+  const format = (cells: readonly string[]): string =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+
+  const lines = [format(COLUMNS), ...rows.map(format)];
+  if (result.executions.some((outcome) => outcome.expiryWarning)) {
+    lines.push(`! older than ${formatDuration(expiryWarningMs)}: Coze deletes output-node results 24 hours after the run.`);
+  }
+  lines.push(...detailLines(result.executions), totalsLine(result, input));
+  return terminalText(lines);
+}
+
+/** Builds the `--json` document of a batch: ids as strings, executions in summary order. */
+export function summaryDocument(result: BatchResult, input: InputReport, exitCode: number): Record<string, unknown> {
+  return {
+    exit_code: exitCode,
+    stopped: result.fatalError === undefined ? null : errorMessage(result.fatalError),
+    input: { source: input.source, format: input.format, executions: result.executions.length, duplicate_lines: input.duplicateLines },
+    bad_lines: input.badLines,
+    totals: batchTotals(result),
+    executions: result.executions.map((outcome) => outcomeDocument(outcome, result.outDir)),
+  };
+}
+
+/** Formats one stderr line per bad input line, with its number and reason. */
+export function badLineMessages(input: InputReport): string[] {
+  return input.badLines.map((bad) => escapeControlCharacters(`coze-node-outputs: --from ${input.source} line ${bad.line}: ${bad.reason}: ${bad.text}`));
+}
+
+/**
+ * Joins lines for a terminal. Titles, messages and input lines come from Coze or the user,
+ * so control characters are escaped: printed raw, they could start a terminal escape sequence.
+ */
+export function terminalText(lines: readonly string[]): string {
+  return `${lines.map((line) => escapeControlCharacters(line)).join('\n')}\n`;
+}
+
+function tableRow(outcome: ExecutionOutcome): string[] {
+  const t: Partial<ManifestTotals> = outcome.manifest?.totals ?? {};
+  const count = (value: number | undefined): string => (value === undefined ? '-' : String(value));
+  return [
+    outcome.workflowId,
+    outcome.executeId,
+    executionState(outcome),
+    formatAge(outcome),
+    count(t.saved),
+    count(t.failed),
+    count(t.expired),
+    count(t.pending),
+    count(t.flagged),
+    count(t.bytes),
+    errorCell(outcome),
+  ];
+}
+
+function formatAge(outcome: ExecutionOutcome): string {
+  if (outcome.ageMs === undefined) return '-';
+  const hours = (outcome.ageMs / 3_600_000).toFixed(1);
+  return `${hours}h${outcome.expiryWarning ? '!' : ''}`;
+}
+
+/** Returns the first thing that went wrong with an execution, with the logid that Coze support requests. */
+function errorCell(outcome: ExecutionOutcome): string {
+  const m = outcome.manifest;
+  if (outcome.error !== undefined) return outcome.error;
+  if (m === undefined) return 'not started: the run stopped first';
+  if (m.error !== undefined) return withLogid(m.error.message, m.error.logid);
+  if (m.stopped !== undefined) return `stopped: ${m.stopped}`;
+
+  const failed = m.nodes.find((node) => node.status === 'failed') ?? m.nodes.find((node) => node.status === 'expired');
+  if (failed === undefined) return '';
+  return withLogid(`${failed.status} ${failed.title}: ${failed.error?.message ?? failed.reason ?? ''}`, failed.error?.logid);
+}
+
+function detailLines(outcomes: readonly ExecutionOutcome[]): string[] {
+  const lines: string[] = [];
+  for (const outcome of outcomes) {
+    const details = entryDetails(outcome.manifest);
+    if (details.length === 0) continue;
+
+    lines.push(`${outcome.executeId}:`);
+    lines.push(...details.slice(0, MAX_DETAIL_LINES).map((line) => `  ${line}`));
+    if (details.length > MAX_DETAIL_LINES) lines.push(`  … and ${details.length - MAX_DETAIL_LINES} more in its manifest.json`);
+  }
+  return lines;
+}
+
+function entryDetails(m: ExecutionManifest | undefined): string[] {
+  const details: string[] = [];
+  for (const node of m?.nodes ?? []) {
+    if (node.status === 'failed' || node.status === 'expired') {
+      details.push(withLogid(`${node.status}: ${node.title} ${node.node_execute_uuid ?? ''} ${node.error?.message ?? node.reason ?? ''}`, node.error?.logid));
+    }
+    if (node.possibly_incomplete) details.push(`flagged: ${node.file} (${node.incomplete_reasons.join(', ')})`);
+  }
+  return details;
+}
+
+function totalsLine(result: BatchResult, input: InputReport): string {
+  const t = batchTotals(result);
+  const parts = [
+    `${t.executions} executions: ${t.complete} complete`,
+    `${t.saved} saved, ${t.failed} failed, ${t.expired} expired, ${t.pending} pending, ${t.flagged} flagged, ${t.bytes} bytes`,
+  ];
+  if (input.badLines.length > 0) parts.push(`${input.badLines.length} bad input lines`);
+  if (input.duplicateLines.length > 0) parts.push(`${input.duplicateLines.length} duplicate lines skipped`);
+  return `${parts.join('; ')} -> ${result.outDir}`;
+}
+
+function batchTotals(result: BatchResult) {
+  const totals = {
+    executions: result.executions.length,
+    complete: 0,
+    expiry_warnings: 0,
+    entries: 0,
+    saved: 0,
+    failed: 0,
+    expired: 0,
+    pending: 0,
+    flagged: 0,
+    bytes: 0,
+  };
+  for (const outcome of result.executions) {
+    if (outcome.manifest?.complete === true) totals.complete += 1;
+    if (outcome.expiryWarning) totals.expiry_warnings += 1;
+    const t = outcome.manifest?.totals;
+    if (t === undefined) continue;
+    for (const key of ['entries', 'saved', 'failed', 'expired', 'pending', 'flagged', 'bytes'] as const) totals[key] += t[key];
+  }
+  return totals;
+}
+
+function outcomeDocument(outcome: ExecutionOutcome, outDir: string): Record<string, unknown> {
+  const common = {
+    status: executionState(outcome),
+    expiry_warning: outcome.expiryWarning,
+    age_seconds: outcome.ageMs === undefined ? null : Math.round(outcome.ageMs / 1000),
+    polls: outcome.polls,
+  };
+  if (outcome.manifest === undefined) {
+    return { workflow_id: outcome.workflowId, execute_id: outcome.executeId, ...common, error: outcome.error ?? null };
+  }
+
+  const document: Record<string, unknown> = { ...executionSummary(outcome.manifest, outDir), ...common };
+  if (outcome.error !== undefined) document['batch_error'] = outcome.error;
+  return document;
+}
+
+function withLogid(message: string, logid: string | undefined): string {
+  return logid === undefined ? message.trim() : `${message.trim()} (logid ${logid})`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

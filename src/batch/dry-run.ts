@@ -1,0 +1,66 @@
+import { formatDuration } from '../config/duration.js';
+import { EXIT_CODES } from '../exit-codes.js';
+import { terminalText, type InputReport } from './batch-summary.js';
+import { DEFAULT_POLL_SETTINGS } from './wait-for-finish.js';
+
+/**
+ * Cost of a run, counted without calling Coze. Coze's free plan allows an account 500 API
+ * calls in its lifetime, so a dry run must be free: it counts one run-history call per
+ * execution. Node calls are known only once run history lists the output-node runs.
+ */
+export interface DryRunPlan {
+  executions: number;
+  runHistoryCalls: number;
+  waitMs: number;
+  input: InputReport;
+  /** 0 when every line is valid, 1 when some are bad, 2 when none is valid. */
+  exitCode: number;
+}
+
+export function planDryRun(executions: number, input: InputReport, waitMs: number): DryRunPlan {
+  let exitCode: number = EXIT_CODES.ok;
+  if (executions === 0) exitCode = EXIT_CODES.usage;
+  else if (input.badLines.length > 0) exitCode = EXIT_CODES.failed;
+  return { executions, runHistoryCalls: executions, waitMs, input, exitCode };
+}
+
+export function dryRunText(plan: DryRunPlan): string {
+  const lines = [
+    `Dry run: ${plan.executions} executions${plan.input.source === null ? '' : ` from ${plan.input.source} (${plan.input.format})`}; no request was sent.`,
+    `Cost: ${plan.runHistoryCalls} run-history calls now; node calls unknown until run history is read ` +
+      '(one per output-node run not saved by an earlier run).',
+  ];
+  if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
+  if (plan.input.badLines.length > 0) lines.push(`${plan.input.badLines.length} bad input lines, listed above.`);
+  if (plan.input.duplicateLines.length > 0) lines.push(`${plan.input.duplicateLines.length} duplicate lines would be skipped.`);
+  return terminalText(lines);
+}
+
+export function dryRunDocument(plan: DryRunPlan): Record<string, unknown> {
+  return {
+    dry_run: true,
+    exit_code: plan.exitCode,
+    input: {
+      source: plan.input.source,
+      format: plan.input.format,
+      executions: plan.executions,
+      duplicate_lines: plan.input.duplicateLines,
+    },
+    bad_lines: plan.input.badLines,
+    cost: {
+      run_history_calls: plan.runHistoryCalls,
+      node_calls: null,
+      note: 'node calls are known only after run history is read',
+      wait_ms: plan.waitMs,
+    },
+  };
+}
+
+function waitNote(waitMs: number): string {
+  const first = formatDuration(DEFAULT_POLL_SETTINGS.initialDelayMs);
+  const cap = formatDuration(DEFAULT_POLL_SETTINGS.maxDelayMs);
+  return (
+    `--wait ${formatDuration(waitMs)}: each execution still running adds one run-history call per poll ` +
+    `(every ${first}, doubling up to ${cap}) and one more when it is archived again.`
+  );
+}

@@ -1,0 +1,86 @@
+import { Presets, SingleBar } from 'cli-progress';
+
+import type { ProgressEvent } from '../archive/run-context.js';
+import { ProgressTracker, type ProgressSnapshot } from './progress-tracker.js';
+
+export interface ProgressDisplay {
+  onProgress(event: ProgressEvent): void;
+  /** Removes the bar, before the summary is written. */
+  stop(): void;
+}
+
+export interface ProgressDisplayOptions {
+  stream: NodeJS.WritableStream;
+  executions: number;
+  /** Unix ms; tests pass a fixed clock. */
+  now?: () => number;
+}
+
+/**
+ * Decides whether to draw a progress bar: only for a person at a terminal, never when stderr
+ * goes to a log file or a pipe, nor with `--json` or `--quiet`.
+ */
+export function wantsProgressBar(stream: NodeJS.WritableStream, flags: { json: boolean; quiet: boolean }): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true && !flags.json && !flags.quiet;
+}
+
+/** Draws entries done of known, bytes saved, byte rate and ETA with cli-progress. */
+export function createProgressDisplay(options: ProgressDisplayOptions): ProgressDisplay {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  const tracker = new ProgressTracker(options.executions);
+  const bar = new SingleBar(
+    {
+      stream: options.stream,
+      format: '{bar} {value}/{total} entries | {executions} executions | {size} | {rate} | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 50,
+    },
+    Presets.shades_classic,
+  );
+  let started = false;
+
+  return {
+    onProgress(event) {
+      tracker.handle(event);
+      const snapshot = tracker.snapshot();
+      const payload = progressPayload(snapshot, now() - startedAt);
+      const total = Math.max(snapshot.entriesKnown, snapshot.entriesDone, 1);
+
+      if (!started) {
+        bar.start(total, snapshot.entriesDone, payload);
+        started = true;
+        return;
+      }
+      bar.setTotal(total);
+      bar.update(snapshot.entriesDone, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** Formats the values shown beside the bar. */
+export function progressPayload(snapshot: ProgressSnapshot, elapsedMs: number): { executions: string; size: string; rate: string } {
+  const seconds = elapsedMs / 1000;
+  const rate = seconds > 0 ? snapshot.bytes / seconds : 0;
+  return {
+    executions: `${snapshot.executionsDone}/${snapshot.executionsTotal}`,
+    size: formatBytes(snapshot.bytes),
+    rate: `${formatBytes(rate)}/s`,
+  };
+}
+
+/** Formats a byte count in binary units, the way file managers show sizes. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${Math.round(value)} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,45 @@
+import path from 'node:path';
+
+import { Command } from 'commander';
+
+import { exportArchive, exportArchiveToFile, type ExportResult } from '../archive/export-archive.js';
+import { terminalText } from '../batch/batch-summary.js';
+import { EXIT_CODES } from '../exit-codes.js';
+import type { CliEnvironment } from './cli-environment.js';
+
+interface ExportFlags {
+  output?: string;
+}
+
+/** Declares `export`: writes every saved entry of an archive as JSON Lines. */
+export function exportCommand(environment: CliEnvironment): Command {
+  return new Command('export')
+    .description('Write every saved output under DIR as JSON Lines: ids, node fields, bytes, sha256 and the output text.')
+    .argument('<dir>', 'archive folder, usually the --out folder of fetch')
+    .option('--output <file>', 'write to FILE, replacing it atomically when the export is complete (default: stdout)')
+    .addHelpText('after', '\nExit codes: 0 all saved entries exported; 1 some skipped because their file is missing or altered; 2 DIR missing or without a manifest.')
+    .action(async (dir: string, flags: ExportFlags) => {
+      let result: ExportResult;
+      try {
+        result = flags.output === undefined ? await exportArchive(dir, environment.stdout) : await exportArchiveToFile(dir, path.resolve(flags.output));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+        // The reader went away, as in `export DIR | head`, which is not a fault of the archive.
+        environment.stderr.write('coze-node-outputs: export stopped: the output pipe was closed.\n');
+        environment.exitCode = EXIT_CODES.failed;
+        return;
+      }
+
+      environment.stderr.write(exportText(result, flags.output));
+      environment.exitCode = result.skipped.length === 0 ? EXIT_CODES.ok : EXIT_CODES.failed;
+    });
+}
+
+function exportText(result: ExportResult, output: string | undefined): string {
+  const lines = result.skipped.map((skip) => `coze-node-outputs: skipped ${skip.path}: ${skip.reason}`);
+  lines.push(
+    `Exported ${result.exported} entries (${result.bytes} bytes) from ${result.manifests} manifests to ${output ?? 'stdout'}` +
+      `${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}.`,
+  );
+  return terminalText(lines);
+}

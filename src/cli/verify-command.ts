@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+
+import { verifyArchive, type VerifyFinding, type VerifyReport } from '../archive/verify-archive.js';
+import { terminalText } from '../batch/batch-summary.js';
+import { EXIT_CODES } from '../exit-codes.js';
+import type { CliEnvironment } from './cli-environment.js';
+
+interface VerifyFlags {
+  json: boolean;
+}
+
+/** Declares `verify`: checks an archive against its manifests and reports what changed. */
+export function verifyCommand(environment: CliEnvironment): Command {
+  return new Command('verify')
+    .description('Check every manifest.json under DIR: each saved file must exist with the recorded size and sha256, and execution folders must contain no file their manifest does not list.')
+    .argument('<dir>', 'archive folder, usually the --out folder of fetch')
+    .option('--json', 'print the report as JSON to stdout', false)
+    .addHelpText('after', '\nExit codes: 0 intact; 1 missing, altered, unexpected, temporary or invalid files; 2 DIR missing or without a manifest.')
+    .action(async (dir: string, flags: VerifyFlags) => {
+      const report = await verifyArchive(dir);
+      environment.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : verifyText(report));
+      environment.exitCode = report.intact ? EXIT_CODES.ok : EXIT_CODES.failed;
+    });
+}
+
+function verifyText(report: VerifyReport): string {
+  const lines = [
+    `${report.root}: ${report.manifests} manifests, ${report.entries_checked} saved entries checked, ` +
+      `${report.entries_not_saved} entries not saved.`,
+  ];
+  const groups: Array<[string, VerifyFinding[]]> = [
+    ['missing', report.missing],
+    ['altered', report.altered],
+    ['unexpected', report.unexpected],
+    ['temporary', report.temporary],
+    ['invalid', report.invalid],
+  ];
+  for (const [label, findings] of groups) {
+    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(finding)})`);
+  }
+  lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${lines.length - 1} problems.`);
+  return terminalText(lines);
+}
+
+function findingDetail(finding: VerifyFinding): string {
+  if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}`;
+  if (finding.reason === 'sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}`;
+  return finding.reason;
+}

@@ -1,0 +1,404 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { ExecutionManifest } from '../src/index.js';
+import {
+  BATCH_WORKFLOW,
+  batchScenario,
+  Cleanups,
+  expectedOutputs,
+  expiredExecution,
+  fastFlags,
+  IDS,
+  nearExpiryExecution,
+  runBatchCli,
+  runningExecution,
+  savedExecution,
+} from './helpers/batch-fixtures.js';
+import { readJson } from './helpers/run-cli.js';
+
+// `fetch --from` end to end: the built CLI against the fake Coze server on 127.0.0.1.
+
+interface SummaryExecution {
+  workflow_id: string;
+  execute_id: string;
+  status: string;
+  execute_status: string | null;
+  complete: boolean;
+  expiry_warning: boolean;
+  age_seconds: number | null;
+  polls: number;
+  totals: ExecutionManifest['totals'];
+  error: { code?: number; logid?: string; message: string } | null;
+  stopped: string | null;
+}
+
+interface Summary {
+  exit_code: number;
+  stopped: string | null;
+  input: { source: string; format: string; executions: number; duplicate_lines: number[] };
+  bad_lines: { line: number; reason: string; text: string }[];
+  totals: Record<string, number>;
+  executions: SummaryExecution[];
+}
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+function manifestOf(out: string, executeId: string): Promise<ExecutionManifest> {
+  return readJson<ExecutionManifest>(path.join(out, BATCH_WORKFLOW, executeId, 'manifest.json'));
+}
+
+async function writeList(lines: string[]): Promise<string> {
+  const file = path.join(await cleanups.folder('coze-batch-list-'), 'list.txt');
+  await writeFile(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+describe('mixed batch', () => {
+  it('saves, expires, waits and reports', async () => {
+    const scenario = batchScenario([savedExecution(), runningExecution(), expiredExecution(), nearExpiryExecution()]);
+    const server = await cleanups.server(scenario);
+    const out = await cleanups.folder();
+    const list = await writeList([
+      '# mixed batch',
+      `${BATCH_WORKFLOW} ${IDS.saved}`,
+      `${BATCH_WORKFLOW} ${IDS.running}`,
+      'not-an-id 7431',
+      `${BATCH_WORKFLOW},${IDS.expired}`,
+      `${BATCH_WORKFLOW} ${IDS.nearExpiry}`,
+      `${BATCH_WORKFLOW} ${IDS.missing}`,
+      `${BATCH_WORKFLOW} ${IDS.saved}`,
+    ]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--wait', '30s', '--json']);
+    const summary = JSON.parse(result.stdout) as Summary;
+
+    expect(result.code).toBe(1);
+    expect(summary.exit_code).toBe(1);
+    expect(summary.stopped).toBeNull();
+    expect(summary.bad_lines).toEqual([{ line: 4, reason: expect.stringContaining('workflow_id "not-an-id"'), text: 'not-an-id 7431' }]);
+    expect(result.stderr).toContain('line 4');
+    expect(summary.input.duplicate_lines).toEqual([8]);
+    expect(summary.input.format).toBe('lines');
+
+    // Oldest first, so the two executions past the warning age lead the summary.
+    expect(summary.executions.map((execution) => execution.execute_id)).toEqual([IDS.expired, IDS.nearExpiry, IDS.saved, IDS.running, IDS.missing]);
+    expect(summary.executions.map((execution) => execution.expiry_warning)).toEqual([true, true, false, false, false]);
+    for (const execution of summary.executions) expect(typeof execution.execute_id).toBe('string');
+
+    const [expired, nearExpiry, saved, running, missing] = summary.executions;
+    expect(expired!.totals).toMatchObject({ entries: 1, saved: 0, expired: 1 });
+    expect(expired!.age_seconds).toBeGreaterThan(24 * 3600);
+    expect(nearExpiry!.totals).toMatchObject({ entries: 1, saved: 1 });
+    expect(saved!.totals).toMatchObject({ entries: 3, saved: 3, failed: 0, pending: 0 });
+    expect(running!.execute_status).toBe('Success');
+    expect(running!.totals).toMatchObject({ entries: 2, saved: 2, pending: 0 });
+    expect(running!.polls).toBe(1);
+    expect(missing!.status).toBe('not_found');
+    expect(missing!.error?.code).toBe(4314);
+    expect(missing!.error?.logid).toMatch(/^\d{14}[0-9A-F]{20}$/);
+
+    // Each pair was read once, the running one twice: the first pass and the poll it is archived from.
+    expect(server.countRequests({ route: 'run_history', executeId: IDS.saved })).toBe(1);
+    expect(server.countRequests({ route: 'run_history', executeId: IDS.running })).toBe(2);
+    expect(server.countRequests({ route: 'run_history', executeId: IDS.missing })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node', executeId: IDS.missing })).toBe(0);
+    // The node saved while the execution ran is reused, not fetched again.
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: `${IDS.running}-a` })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: `${IDS.running}-b` })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: `${IDS.expired}-a` })).toBe(1);
+  });
+
+  it('manifests match the server bytes', async () => {
+    const scenario = batchScenario([savedExecution(), expiredExecution(), nearExpiryExecution()]);
+    const server = await cleanups.server(scenario);
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, `${BATCH_WORKFLOW} ${IDS.expired}`, `${BATCH_WORKFLOW} ${IDS.nearExpiry}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out)]);
+
+    expect(result.code).toBe(1);
+    for (const executeId of [IDS.saved, IDS.nearExpiry]) {
+      const manifest = await manifestOf(out, executeId);
+      const expected = expectedOutputs(scenario, executeId);
+      for (const entry of manifest.nodes.filter((node) => node.source === 'execute_nodes')) {
+        expect(entry.status).toBe('saved');
+        expect(entry.bytes).toBe(expected.get(entry.node_execute_uuid!)!.bytes);
+        expect(entry.sha256).toBe(expected.get(entry.node_execute_uuid!)!.sha256);
+        const bytes = await readFile(path.join(out, BATCH_WORKFLOW, executeId, entry.file!));
+        expect(bytes.length).toBe(entry.bytes);
+      }
+    }
+
+    const expired = await manifestOf(out, IDS.expired);
+    expect(expired.nodes[0]!.status).toBe('expired');
+    expect(expired.nodes[0]!.error?.code).toBe(4200);
+    expect(expired.nodes[0]!.file).toBeNull();
+
+    // The table on stderr marks the executions past the warning age.
+    expect(result.stderr).toMatch(new RegExp(`${IDS.expired}\\s+Success\\s+2\\d\\.\\dh!`));
+    expect(result.stderr).toMatch(new RegExp(`${IDS.nearExpiry}\\s+Success\\s+21\\.\\dh!`));
+    expect(result.stderr).toContain('older than 20h');
+    expect(result.stderr).toContain('logid');
+  });
+});
+
+describe('running without --wait', () => {
+  it('exits 4, then the rerun completes', async () => {
+    const server = await cleanups.server(batchScenario([runningExecution(), savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.running}`, `${BATCH_WORKFLOW} ${IDS.saved}`]);
+
+    const first = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json']);
+    const firstSummary = JSON.parse(first.stdout) as Summary;
+    const partial = await manifestOf(out, IDS.running);
+
+    expect(first.code).toBe(4);
+    expect(firstSummary.exit_code).toBe(4);
+    expect(partial.execute_status).toBe('Running');
+    expect(partial.complete).toBe(false);
+    expect(partial.totals).toMatchObject({ entries: 1, saved: 1 });
+
+    const second = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json']);
+    const finished = await manifestOf(out, IDS.running);
+
+    expect(second.code).toBe(0);
+    expect(finished.execute_status).toBe('Success');
+    expect(finished.complete).toBe(true);
+    expect(finished.totals).toMatchObject({ entries: 2, saved: 2, pending: 0 });
+    expect(finished.nodes.find((node) => node.node_execute_uuid === `${IDS.running}-a`)!.file).toBe(
+      partial.nodes.find((node) => node.node_execute_uuid === `${IDS.running}-a`)!.file,
+    );
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: `${IDS.running}-a` })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: `${IDS.running}-b` })).toBe(1);
+    // The finished execution is read again, but its saved files are reused.
+    expect(server.countRequests({ route: 'execute_node', executeId: IDS.saved })).toBe(2);
+    expect(server.countRequests({ route: 'run_history' })).toBe(4);
+  });
+});
+
+describe('input formats', () => {
+  it('CSV with bad lines', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([
+      'label,workflow_id,execute_id',
+      `"first, saved",${BATCH_WORKFLOW},${IDS.saved}`,
+      `broken,${BATCH_WORKFLOW}`,
+      `"quoted ""id""",${BATCH_WORKFLOW},"${IDS.nearExpiry}"`,
+      `bad,${BATCH_WORKFLOW},12ab`,
+    ]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json']);
+    const summary = JSON.parse(result.stdout) as Summary;
+
+    expect(result.code).toBe(1);
+    expect(summary.input.format).toBe('csv');
+    expect(summary.bad_lines.map((bad) => bad.line)).toEqual([3, 5]);
+    expect(summary.bad_lines[0]!.reason).toBe('missing execute_id');
+    expect(result.stderr).toContain(`--from ${list} line 3: missing execute_id`);
+    expect(result.stderr).toContain(`--from ${list} line 5: execute_id "12ab"`);
+    expect(summary.executions.map((execution) => execution.complete)).toEqual([true, true]);
+    expect(server.countRequests({ route: 'run_history' })).toBe(2);
+  });
+
+  it('JSON Lines from stdin', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const input = [
+      JSON.stringify({ workflow_id: BATCH_WORKFLOW, execute_id: IDS.saved }),
+      `{"workflow_id": "${BATCH_WORKFLOW}", "execute_id": 7431826405913473001}`,
+      '{"workflow_id": 7350}',
+    ].join('\n');
+
+    const result = await runBatchCli(['fetch', '--from', '-', ...fastFlags(server.url, out), '--json'], {
+      onSpawn: (child) => child.stdin!.end(input),
+    });
+    const summary = JSON.parse(result.stdout) as Summary;
+
+    expect(result.code).toBe(1);
+    expect(summary.input).toMatchObject({ source: '-', format: 'jsonl', executions: 1 });
+    expect(summary.bad_lines.map((bad) => bad.line)).toEqual([2, 3]);
+    expect(summary.bad_lines[0]!.reason).toContain('beyond 2^53');
+    expect(summary.bad_lines[1]!.reason).toBe('missing execute_id');
+    expect(summary.executions[0]!.totals.saved).toBe(3);
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+  });
+
+  it('plain list all valid exits 0', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW}\t${IDS.saved}`, `${BATCH_WORKFLOW}, ${IDS.nearExpiry}  # almost expired`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--quiet']);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    // --quiet leaves only errors on stderr, and nothing failed.
+    expect(result.stderr).toBe('');
+    expect((await manifestOf(out, IDS.saved)).complete).toBe(true);
+    expect((await manifestOf(out, IDS.nearExpiry)).complete).toBe(true);
+  });
+});
+
+describe('terminal safety', () => {
+  it('control characters are escaped', async () => {
+    const hostile = savedExecution();
+    hostile.nodes = [{ key: '\u001b]0;retitled\u0007', nodeId: '360', nodeExecuteUuid: `${IDS.saved}-x`, text: 'x' }];
+    const server = await cleanups.server({ ...batchScenario([hostile]), faults: [{ route: 'execute_node', action: { type: 'status', status: 400, code: 4000 } }] });
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, 'bad\u001b[2Jline']);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--log-level', 'silent']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('line 2');
+    expect(result.stderr).toContain('retitled');
+    expect(result.stderr).not.toMatch(/[\u001b\u0007]/);
+    expect(result.stderr).toContain('\\u001b]0;retitled\\u0007');
+  });
+});
+
+describe('usage errors', () => {
+  it('--from with ids exits 2', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved, ...fastFlags(server.url, out)]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('either --from');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('no valid line exits 2', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList(['# nothing here', 'abc def']);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out)]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('line 2');
+    expect(result.stderr).toContain('No valid execution');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('missing list file exits 2', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+
+    const result = await runBatchCli(['fetch', '--from', path.join(out, 'absent.txt'), ...fastFlags(server.url, out)]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('ENOENT');
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe('dry run', () => {
+  it('valid list sends nothing', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, `${BATCH_WORKFLOW} ${IDS.nearExpiry}`, `${BATCH_WORKFLOW} ${IDS.saved}`]);
+
+    // No token: a dry run must not need one, because it never calls Coze.
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run', '--json'], { token: '' });
+    const plan = JSON.parse(result.stdout) as { dry_run: boolean; exit_code: number; cost: { run_history_calls: number; node_calls: null } };
+
+    expect(result.code).toBe(0);
+    expect(plan.dry_run).toBe(true);
+    expect(plan.exit_code).toBe(0);
+    expect(plan.cost.run_history_calls).toBe(2);
+    expect(plan.cost.node_calls).toBeNull();
+    expect(server.requests).toHaveLength(0);
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  it('text names the cost', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, 'oops']);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run', '--wait', '10m']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('1 run-history calls now; node calls unknown until run history is read');
+    expect(result.stderr).toContain('--wait 10m');
+    expect(result.stderr).toContain('line 2');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('nothing valid exits 2', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList(['x y']);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run']);
+
+    expect(result.code).toBe(2);
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe('interrupted batch', () => {
+  it('SIGTERM writes started manifests', async () => {
+    const scenario = { ...batchScenario([savedExecution(), nearExpiryExecution(), expiredExecution()]), latencyMs: { execute_node: 400 } };
+    const server = await cleanups.server(scenario);
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, `${BATCH_WORKFLOW} ${IDS.nearExpiry}`, `${BATCH_WORKFLOW} ${IDS.expired}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json'], {
+      onSpawn: (child) => {
+        const timer = setInterval(() => {
+          if (server.countRequests({ route: 'execute_node' }) === 0) return;
+          clearInterval(timer);
+          child.kill('SIGTERM');
+        }, 10);
+      },
+    });
+    const summary = JSON.parse(result.stdout) as Summary;
+
+    expect(result.code).toBe(143);
+    expect(summary.exit_code).toBe(143);
+    // Every run history was read before the first node request, so every execution started.
+    expect(server.countRequests({ route: 'run_history' })).toBe(3);
+    for (const executeId of [IDS.saved, IDS.nearExpiry, IDS.expired]) {
+      const manifest = await manifestOf(out, executeId);
+      expect(manifest.stopped).toBe('interrupted');
+      expect(manifest.complete).toBe(false);
+    }
+    expect(server.countRequests({ route: 'execute_node' })).toBeLessThan(4);
+  });
+});
+
+describe('token rejected', () => {
+  it('stops the batch with exit 3', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution(), expiredExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, `${BATCH_WORKFLOW} ${IDS.nearExpiry}`, `${BATCH_WORKFLOW} ${IDS.expired}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--concurrency', '1', '--json'], {
+      token: 'pat_wrong_token',
+    });
+    const summary = JSON.parse(result.stdout) as Summary;
+
+    expect(result.code).toBe(3);
+    expect(summary.exit_code).toBe(3);
+    expect(summary.stopped).toContain('rejected the token');
+    expect(result.stderr).toContain('COZE_API_TOKEN');
+    // The first read failed with 4100, and nothing else was sent.
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]!.code).toBe(4100);
+
+    const first = await manifestOf(out, IDS.saved);
+    expect(first.stopped).toContain('token rejected');
+    expect(summary.executions.filter((execution) => execution.status === 'not_started')).toHaveLength(2);
+    expect(existsSync(path.join(out, BATCH_WORKFLOW, IDS.nearExpiry))).toBe(false);
+  });
+});

@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { Scenario } from '../src/fake-server/index.js';
+import { BATCH_TOKEN, BATCH_WORKFLOW, batchScenario, Cleanups } from './helpers/batch-fixtures.js';
+import { CLI_PATH } from './helpers/run-cli.js';
+
+// A full disk stops the whole batch: the CLI runs with its archive on a small tmpfs inside a
+// private mount namespace (`unshare --mount`), so the disk is really full and vanishes with it.
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+const EXECUTIONS = ['7431826405913474001', '7431826405913474002', '7431826405913474003'];
+
+/** Three executions of ten 90 KB outputs each, the first the oldest. */
+function largeScenario(): Scenario {
+  return batchScenario(
+    EXECUTIONS.map((executeId, index) => ({
+      workflowId: BATCH_WORKFLOW,
+      executeId,
+      startedSecondsAgo: 3 * 3600 - index * 3600,
+      nodes: Array.from({ length: 10 }, (_, node) => ({
+        key: `输出${node}`,
+        nodeId: String(400 + node),
+        nodeExecuteUuid: `${executeId}-${node}`,
+        generate: { bytes: 90_000, seed: `${executeId}-${node}` },
+      })),
+    })),
+  );
+}
+
+describe('full disk', () => {
+  it('stops the batch with exit 1', async () => {
+    const server = await cleanups.server(largeScenario());
+    const out = await cleanups.folder('coze-batch-disk-');
+    const list = `${out}.list`;
+    const summaryFile = `${out}.json`;
+    const stderrFile = `${out}.stderr`;
+    cleanups.add(async () => {
+      await Promise.all([list, summaryFile, stderrFile].map((file) => rm(file, { force: true })));
+    });
+
+    const cli = [process.execPath, CLI_PATH, 'fetch', '--from', list, '--base-url', server.url, '--out', out, '--qps', '200', '--retry-min-delay', '10ms', '--concurrency', '1', '--json']
+      .map((part) => `'${part}'`)
+      .join(' ');
+    const script = [
+      `printf '%s\\n' ${EXECUTIONS.map((id) => `'${BATCH_WORKFLOW} ${id}'`).join(' ')} > '${list}'`,
+      `mount -t tmpfs -o size=256k tmpfs '${out}' || exit 97`,
+      `${cli} > '${summaryFile}' 2> '${stderrFile}'; echo "EXIT=$?"`,
+    ].join('\n');
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+      env: { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN },
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
+
+    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as { exit_code: number; stopped: string | null };
+    const stderr = await readFile(stderrFile, 'utf8');
+
+    expect(Number(/EXIT=(\d+)/.exec(output)?.[1])).toBe(1);
+    expect(summary.exit_code).toBe(1);
+    expect(summary.stopped).toContain('ENOSPC');
+    expect(stderr).toContain('ENOSPC');
+    // Every run history was read, then the oldest execution filled the disk and nothing else was fetched.
+    expect(server.countRequests({ route: 'run_history' })).toBe(3);
+    expect(server.countRequests({ route: 'execute_node', executeId: EXECUTIONS[0] })).toBeGreaterThan(0);
+    expect(server.countRequests({ route: 'execute_node', executeId: EXECUTIONS[0] })).toBeLessThan(10);
+    expect(server.countRequests({ route: 'execute_node', executeId: EXECUTIONS[2] })).toBe(0);
+  });
+});

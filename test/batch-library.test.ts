@@ -1,0 +1,285 @@
+import { PassThrough } from 'node:stream';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createProgressDisplay, formatBytes, wantsProgressBar } from '../src/batch/progress-bar.js';
+import { archiveExecutions, AuthError, ProgressTracker, runBatch, UsageError, type BatchOptions, type ProgressEvent } from '../src/index.js';
+import type { FakeCozeServer } from '../src/fake-server/index.js';
+import {
+  BATCH_TOKEN,
+  BATCH_WORKFLOW,
+  batchScenario,
+  Cleanups,
+  expiredExecution,
+  IDS,
+  nearExpiryExecution,
+  runningExecution,
+  savedExecution,
+} from './helpers/batch-fixtures.js';
+
+// The batch library API in-process against the fake Coze server on 127.0.0.1: waiting with
+// backoff, expiry, ordering, progress events and errors that stop the batch.
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+async function options(server: FakeCozeServer, executeIds: string[], extra: Partial<BatchOptions> = {}): Promise<BatchOptions> {
+  return {
+    token: BATCH_TOKEN,
+    baseUrl: server.url,
+    outDir: await cleanups.folder(),
+    qps: 200,
+    retryMinDelayMs: 10,
+    executions: executeIds.map((executeId) => ({ workflowId: BATCH_WORKFLOW, executeId })),
+    ...extra,
+  };
+}
+
+/** Arrival times of the run-history requests of one execution, in milliseconds. */
+function runHistoryTimes(server: FakeCozeServer, executeId: string): number[] {
+  return server.requests.filter((request) => request.route === 'run_history' && request.executeId === executeId).map((request) => request.receivedAt);
+}
+
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((time, index) => time - times[index]!);
+}
+
+describe('waiting for running executions', () => {
+  it('backs off up to the cap', async () => {
+    const running = { ...runningExecution(), timeline: { finishAfterPolls: 4 } };
+    const server = await cleanups.server(batchScenario([running]));
+    const poll = { initialDelayMs: 30, maxDelayMs: 40 };
+
+    const result = await runBatch(await options(server, [IDS.running], { waitMs: 10_000, poll }));
+    const outcome = result.executions[0]!;
+    const between = gaps(runHistoryTimes(server, IDS.running));
+
+    expect(result.exitCode).toBe(0);
+    expect(outcome.polls).toBe(4);
+    expect(outcome.manifest!.execute_status).toBe('Success');
+    expect(outcome.manifest!.totals).toMatchObject({ entries: 2, saved: 2 });
+    // The first read and four polls; the archive pass reuses the last poll.
+    expect(between).toHaveLength(4);
+    expect(between[0]).toBeGreaterThanOrEqual(27);
+    // Uncapped, the waits would be 30, 60, 120 and 240 ms.
+    for (const gap of between.slice(1, 4)) {
+      expect(gap).toBeGreaterThanOrEqual(36);
+      expect(gap).toBeLessThan(200);
+    }
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: `${IDS.running}-a` })).toBe(1);
+  });
+
+  it('stops at the deadline', async () => {
+    const running = { ...runningExecution(), timeline: { finishAfterPolls: 1_000 } };
+    const server = await cleanups.server(batchScenario([running]));
+    const started = Date.now();
+
+    const result = await runBatch(await options(server, [IDS.running], { waitMs: 300, poll: { initialDelayMs: 40, maxDelayMs: 80 } }));
+    const outcome = result.executions[0]!;
+
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(result.exitCode).toBe(4);
+    expect(outcome.manifest!.execute_status).toBe('Running');
+    expect(outcome.polls).toBeGreaterThanOrEqual(2);
+    // The first read and every poll; the archive pass at the deadline reuses the last poll.
+    expect(server.countRequests({ route: 'run_history' })).toBe(outcome.polls + 1);
+    expect(outcome.manifest!.nodes.find((node) => node.node_execute_uuid === `${IDS.running}-a`)!.status).toBe('saved');
+  });
+
+  it('no wait leaves it pending', async () => {
+    const server = await cleanups.server(batchScenario([runningExecution()]));
+
+    const result = await runBatch(await options(server, [IDS.running]));
+
+    expect(result.exitCode).toBe(4);
+    expect(result.executions[0]!.polls).toBe(0);
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+  });
+});
+
+describe('expiry', () => {
+  it('every expiry answer is expired', async () => {
+    const ids = ['7431826405913473011', '7431826405913473012', '7431826405913473013'];
+    const server = await cleanups.server(
+      batchScenario([expiredExecution(ids[0], 'code4200'), expiredExecution(ids[1], 'code4314'), expiredExecution(ids[2], 'emptyOutput')]),
+    );
+
+    const result = await runBatch(await options(server, ids));
+
+    expect(result.exitCode).toBe(1);
+    for (const outcome of result.executions) {
+      expect(outcome.expiryWarning).toBe(true);
+      expect(outcome.manifest!.totals).toMatchObject({ entries: 1, saved: 0, failed: 0, expired: 1 });
+      expect(outcome.manifest!.nodes[0]!.status).toBe('expired');
+      expect(outcome.manifest!.nodes[0]!.file).toBeNull();
+    }
+    // Neither code is retried for an execution this old.
+    expect(server.countRequests({ route: 'execute_node' })).toBe(3);
+  });
+
+  it('warning age is configurable', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
+
+    const result = await runBatch(await options(server, [IDS.saved, IDS.nearExpiry], { expiryWarningMs: 30 * 60_000 }));
+
+    expect(result.exitCode).toBe(0);
+    expect(result.executions.map((outcome) => [outcome.executeId, outcome.expiryWarning])).toEqual([
+      [IDS.nearExpiry, true],
+      [IDS.saved, true],
+    ]);
+  });
+});
+
+describe('ordering and sharing', () => {
+  it('fetches outputs oldest first', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), expiredExecution(), nearExpiryExecution()]));
+
+    await runBatch(await options(server, [IDS.saved, IDS.nearExpiry, IDS.expired], { executionConcurrency: 1 }));
+    const nodeOrder = server.requests.filter((request) => request.route === 'execute_node').map((request) => request.executeId);
+    const runHistoryOrder = server.requests.filter((request) => request.route === 'run_history').map((request) => request.seq);
+    const firstNode = server.requests.find((request) => request.route === 'execute_node')!.seq;
+
+    expect(nodeOrder).toEqual([IDS.expired, IDS.nearExpiry, IDS.saved, IDS.saved]);
+    // Every run history is read before the first node is fetched.
+    expect(Math.max(...runHistoryOrder)).toBeLessThan(firstNode);
+  });
+
+  it('one limiter caps the whole batch', async () => {
+    const ids = Array.from({ length: 6 }, (_, index) => `74318264059134731${String(index).padStart(2, '0')}`);
+    const server = await cleanups.server(batchScenario(ids.map((id) => savedExecution(id))));
+
+    const result = await runBatch(await options(server, ids, { qps: 10 }));
+
+    expect(result.exitCode).toBe(0);
+    expect(server.requests).toHaveLength(18);
+    // The limiter starts at most 10 requests per 1,020 ms. Arrival at the server can lag the
+    // start by some milliseconds on a busy machine, so the check uses a 900 ms window.
+    expect(server.maxRequestsInWindow(900)).toBeLessThanOrEqual(10);
+    expect(server.maxRequestsInWindow(900)).toBeGreaterThanOrEqual(8);
+  });
+
+  it('duplicates in the library run once', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+
+    const result = await runBatch(await options(server, [IDS.saved, IDS.saved]));
+
+    expect(result.executions).toHaveLength(1);
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+  });
+});
+
+describe('progress events', () => {
+  it('prepared and finished per execution', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution(), expiredExecution()]));
+    const events: ProgressEvent[] = [];
+    const tracker = new ProgressTracker(3);
+
+    const result = await runBatch(
+      await options(server, [IDS.saved, IDS.nearExpiry, IDS.expired], {
+        onProgress: (event) => {
+          events.push(event);
+          tracker.handle(event);
+        },
+      }),
+    );
+
+    const prepared = events.filter((event) => event.type === 'execution-prepared');
+    const finished = events.filter((event) => event.type === 'execution-finished');
+    expect(prepared.map((event) => [event.executeId, event.entries]).sort()).toEqual(
+      [
+        [IDS.expired, 1],
+        [IDS.nearExpiry, 1],
+        [IDS.saved, 3],
+      ].sort(),
+    );
+    expect(finished).toHaveLength(3);
+    for (const outcome of result.executions) {
+      const event = finished.find((candidate) => candidate.executeId === outcome.executeId)!;
+      expect(event.totals).toEqual(outcome.manifest!.totals);
+    }
+
+    const bytes = result.manifests.reduce((sum, manifest) => sum + manifest.totals.bytes, 0);
+    expect(tracker.snapshot()).toEqual({ executionsDone: 3, executionsTotal: 3, entriesDone: 5, entriesKnown: 5, bytes });
+  });
+
+  it('tracker replaces entries with totals', () => {
+    const tracker = new ProgressTracker(1);
+    const ids = { workflowId: BATCH_WORKFLOW, executeId: IDS.saved };
+
+    tracker.handle({ type: 'execution-prepared', ...ids, entries: 3 });
+    tracker.handle({ type: 'entry-settled', ...ids, status: 'saved', bytes: 100 });
+    tracker.handle({ type: 'entry-settled', ...ids, status: 'failed', bytes: 0 });
+    expect(tracker.snapshot()).toEqual({ executionsDone: 0, executionsTotal: 1, entriesDone: 2, entriesKnown: 3, bytes: 100 });
+
+    const totals = { entries: 3, saved: 2, failed: 1, pending: 0, expired: 0, flagged: 0, bytes: 250 };
+    tracker.handle({ type: 'execution-finished', ...ids, totals });
+    expect(tracker.snapshot()).toEqual({ executionsDone: 1, executionsTotal: 1, entriesDone: 3, entriesKnown: 3, bytes: 250 });
+
+    // A second pass after --wait starts the execution over.
+    tracker.handle({ type: 'execution-prepared', ...ids, entries: 4 });
+    expect(tracker.snapshot()).toEqual({ executionsDone: 0, executionsTotal: 1, entriesDone: 0, entriesKnown: 4, bytes: 0 });
+  });
+
+  it('bar only on a terminal', () => {
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+    const pipe = new PassThrough();
+
+    expect(wantsProgressBar(terminal, { json: false, quiet: false })).toBe(true);
+    expect(wantsProgressBar(terminal, { json: true, quiet: false })).toBe(false);
+    expect(wantsProgressBar(terminal, { json: false, quiet: true })).toBe(false);
+    expect(wantsProgressBar(pipe, { json: false, quiet: false })).toBe(false);
+  });
+
+  it('bar draws entries and bytes', () => {
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 160 });
+    let written = '';
+    terminal.on('data', (chunk: Buffer) => (written += chunk.toString('utf8')));
+    const display = createProgressDisplay({ stream: terminal, executions: 2 });
+    const ids = { workflowId: BATCH_WORKFLOW, executeId: IDS.saved };
+
+    display.onProgress({ type: 'execution-prepared', ...ids, entries: 4 });
+    display.onProgress({ type: 'execution-finished', ...ids, totals: { entries: 4, saved: 4, failed: 0, pending: 0, expired: 0, flagged: 0, bytes: 3 * 1024 } });
+    display.stop();
+
+    expect(written).toContain('0/4 entries');
+    expect(written).toContain('0/2 executions');
+    expect(formatBytes(3 * 1024)).toBe('3.0 KiB');
+    expect(formatBytes(512)).toBe('512 B');
+  });
+});
+
+describe('errors that stop the batch', () => {
+  it('rejected token in runBatch', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
+
+    const result = await runBatch(await options(server, [IDS.saved, IDS.nearExpiry], { token: 'pat_wrong', concurrency: 1 }));
+
+    expect(result.fatalError).toBeInstanceOf(AuthError);
+    expect(result.exitCode).toBe(3);
+    expect(result.executions.map((outcome) => outcome.manifest === undefined)).toEqual([false, true]);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('archiveExecutions throws AuthError', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+
+    await expect(archiveExecutions(await options(server, [IDS.saved], { token: 'pat_wrong' }))).rejects.toBeInstanceOf(AuthError);
+  });
+
+  it('invalid ids throw before any request', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+
+    await expect(runBatch(await options(server, [IDS.saved, '../etc']))).rejects.toBeInstanceOf(UsageError);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('archiveExecutions returns manifests', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), expiredExecution()]));
+
+    const result = await archiveExecutions(await options(server, [IDS.saved, IDS.expired]));
+
+    expect(result.exitCode).toBe(1);
+    expect(result.manifests.map((manifest) => manifest.execute_id)).toEqual([IDS.expired, IDS.saved]);
+    expect(result.manifests[1]!.complete).toBe(true);
+  });
+});

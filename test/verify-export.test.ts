@@ -1,0 +1,272 @@
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { archiveExecutions, exportArchive, verifyArchive, type ExecutionManifest, type VerifyReport } from '../src/index.js';
+import type { Scenario } from '../src/fake-server/index.js';
+import {
+  BATCH_TOKEN,
+  BATCH_WORKFLOW,
+  batchScenario,
+  Cleanups,
+  expectedOutputs,
+  IDS,
+  nearExpiryExecution,
+  runBatchCli,
+  savedExecution,
+} from './helpers/batch-fixtures.js';
+import { readJson } from './helpers/run-cli.js';
+
+// `verify` and `export` on archives written by a real batch against the fake Coze server.
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+/** Archives the saved and near-expiry executions and returns the archive folder. */
+async function makeArchive(scenario: Scenario = batchScenario([savedExecution(), nearExpiryExecution()])): Promise<string> {
+  const server = await cleanups.server(scenario);
+  const outDir = await cleanups.folder('coze-verify-');
+  const executions = (scenario.executions ?? []).map(({ workflowId, executeId }) => ({ workflowId, executeId }));
+
+  const result = await archiveExecutions({ token: BATCH_TOKEN, baseUrl: server.url, outDir, qps: 200, retryMinDelayMs: 10, executions });
+  expect(result.exitCode).toBe(0);
+  return outDir;
+}
+
+function manifestOf(out: string, executeId: string): Promise<ExecutionManifest> {
+  return readJson<ExecutionManifest>(path.join(out, BATCH_WORKFLOW, executeId, 'manifest.json'));
+}
+
+function folderOf(out: string, executeId: string): string {
+  return path.join(out, BATCH_WORKFLOW, executeId);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex');
+}
+
+describe('verify', () => {
+  it('intact archive exits 0', async () => {
+    const out = await makeArchive();
+
+    const result = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(result.stdout) as VerifyReport;
+
+    expect(result.code).toBe(0);
+    expect(report.intact).toBe(true);
+    expect(report.manifests).toBe(2);
+    expect(report.entries_checked).toBe(4);
+    expect(report.missing).toEqual([]);
+    expect(report.altered).toEqual([]);
+    expect(report.unexpected).toEqual([]);
+    expect(report.temporary).toEqual([]);
+    expect(report.invalid).toEqual([]);
+  });
+
+  it('finds missing, altered and unexpected files', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    const nearExpiry = await manifestOf(out, IDS.nearExpiry);
+    const missingFile = saved.nodes.find((node) => node.source === 'execute_nodes')!.file!;
+    const grownFile = saved.nodes.find((node) => node.source === 'inline')!.file!;
+    const changedFile = nearExpiry.nodes[0]!.file!;
+
+    await rm(path.join(folderOf(out, IDS.saved), missingFile));
+    await appendFile(path.join(folderOf(out, IDS.saved), grownFile), 'x');
+    const changedPath = path.join(folderOf(out, IDS.nearExpiry), changedFile);
+    const original = await readFile(changedPath);
+    original[0] = original[0]! ^ 0x01;
+    await writeFile(changedPath, original);
+    await writeFile(path.join(folderOf(out, IDS.saved), 'nodes', 'notes.txt'), 'hand-written note');
+    await writeFile(path.join(folderOf(out, IDS.saved), 'nodes', 'part.txt.tmp-0a1b2c3d'), 'half');
+    // Files outside execution folders are not the archive's business.
+    await writeFile(path.join(out, 'README.txt'), 'archive of the nightly runs');
+
+    const result = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(result.stdout) as VerifyReport;
+    const prefix = (executeId: string) => `${BATCH_WORKFLOW}/${executeId}`;
+
+    expect(result.code).toBe(1);
+    expect(report.intact).toBe(false);
+    expect(report.missing.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/${missingFile}`]);
+    expect(report.altered.map((finding) => [finding.path, finding.reason]).sort()).toEqual(
+      [
+        [`${prefix(IDS.saved)}/${grownFile}`, 'size differs'],
+        [`${prefix(IDS.nearExpiry)}/${changedFile}`, 'sha256 differs'],
+      ].sort(),
+    );
+    const sizeFinding = report.altered.find((finding) => finding.reason === 'size differs')!;
+    expect(sizeFinding.actual_bytes).toBe(sizeFinding.expected_bytes! + 1);
+    expect(report.altered.find((finding) => finding.reason === 'sha256 differs')!.expected_sha256).toBe(nearExpiry.nodes[0]!.sha256);
+    expect(report.unexpected.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/notes.txt`]);
+    expect(report.temporary.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/part.txt.tmp-0a1b2c3d`]);
+    expect(report.invalid).toEqual([]);
+  });
+
+  it('text report names each problem', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    await rm(path.join(folderOf(out, IDS.saved), saved.nodes[0]!.file!));
+
+    const result = await runBatchCli(['verify', out]);
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.saved}/${saved.nodes[0]!.file}`);
+    expect(result.stdout).toContain('Archive damaged: 1 problems.');
+  });
+
+  it('missing or empty folder exits 2', async () => {
+    const empty = await cleanups.folder('coze-verify-empty-');
+
+    const absent = await runBatchCli(['verify', path.join(empty, 'absent')]);
+    const noManifest = await runBatchCli(['verify', empty]);
+
+    expect(absent.code).toBe(2);
+    expect(absent.stderr).toContain('ENOENT');
+    expect(noManifest.code).toBe(2);
+    expect(noManifest.stderr).toContain('No manifest.json');
+  });
+
+  it('paths outside the folder are not read', async () => {
+    const out = await makeArchive();
+    const outside = await cleanups.folder('coze-verify-outside-');
+    const secret = path.join(outside, 'secret.txt');
+    await writeFile(secret, 'not part of the archive');
+
+    const manifestPath = path.join(folderOf(out, IDS.saved), 'manifest.json');
+    const manifest = await readJson<ExecutionManifest>(manifestPath);
+    manifest.nodes[0]!.file = '../../../../../../../../etc/hostname';
+    await writeFile(manifestPath, JSON.stringify(manifest));
+
+    const nearExpiry = await manifestOf(out, IDS.nearExpiry);
+    const linked = path.join(folderOf(out, IDS.nearExpiry), nearExpiry.nodes[0]!.file!);
+    await rm(linked);
+    await symlink(secret, linked);
+
+    const report = await verifyArchive(out);
+
+    expect(report.intact).toBe(false);
+    expect(report.invalid.map((finding) => finding.reason)).toEqual(
+      expect.arrayContaining([expect.stringContaining('resolves outside'), expect.stringContaining('links outside')]),
+    );
+    expect(report.altered).toEqual([]);
+  });
+});
+
+describe('export', () => {
+  it('JSON lines match the manifests', async () => {
+    const scenario = batchScenario([savedExecution(), nearExpiryExecution()]);
+    const out = await makeArchive(scenario);
+
+    const result = await runBatchCli(['export', out]);
+    const lines = result.stdout.split('\n').filter((line) => line !== '');
+    const rows = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout.endsWith('\n')).toBe(true);
+    expect(rows).toHaveLength(4);
+    expect(result.stderr).toContain('Exported 4 entries');
+
+    for (const executeId of [IDS.saved, IDS.nearExpiry]) {
+      const manifest = await manifestOf(out, executeId);
+      const expected = expectedOutputs(scenario, executeId);
+      for (const entry of manifest.nodes) {
+        const row = rows.find((candidate) => candidate['execute_id'] === executeId && candidate['title'] === entry.title)!;
+        expect(row['workflow_id']).toBe(BATCH_WORKFLOW);
+        expect(row['source']).toBe(entry.source);
+        expect(row['node_execute_uuid']).toBe(entry.node_execute_uuid ?? null);
+        expect(row['node_id']).toBe(entry.node_id);
+        expect(row['bytes']).toBe(entry.bytes);
+        expect(row['sha256']).toBe(entry.sha256);
+        expect(sha256(row['output'] as string)).toBe(entry.sha256);
+        expect(Buffer.byteLength(row['output'] as string, 'utf8')).toBe(entry.bytes);
+        expect(row).toHaveProperty('possibly_incomplete', false);
+        expect(row).toHaveProperty('incomplete_reasons', []);
+        expect(row).toHaveProperty('loop_index', null);
+        if (entry.source === 'execute_nodes') expect(row['sha256']).toBe(expected.get(entry.node_execute_uuid!)!.sha256);
+      }
+    }
+  });
+
+  it('--output replaces the file atomically', async () => {
+    const out = await makeArchive();
+    const target = await cleanups.folder('coze-export-');
+    const file = path.join(target, 'outputs.jsonl');
+    await writeFile(file, 'old content\n');
+
+    const result = await runBatchCli(['export', out, '--output', file]);
+    const lines = (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '');
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(lines).toHaveLength(4);
+    for (const line of lines) expect(JSON.parse(line)).toHaveProperty('output');
+    expect(await readdir(target)).toEqual(['outputs.jsonl']);
+  });
+
+  it('altered file is skipped with exit 1', async () => {
+    const out = await makeArchive();
+    const nearExpiry = await manifestOf(out, IDS.nearExpiry);
+    await appendFile(path.join(folderOf(out, IDS.nearExpiry), nearExpiry.nodes[0]!.file!), '!');
+
+    const result = await runBatchCli(['export', out]);
+    const rows = result.stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { execute_id: string });
+
+    expect(result.code).toBe(1);
+    expect(rows).toHaveLength(3);
+    expect(rows.some((row) => row.execute_id === IDS.nearExpiry)).toBe(false);
+    expect(result.stderr).toContain('skipped');
+    expect(result.stderr).toContain('run verify');
+  });
+
+  it('waits for drain on a slow stream', async () => {
+    const large = savedExecution('7431826405913473021');
+    large.nodes = Array.from({ length: 6 }, (_, index) => ({
+      key: `长输出${index}`,
+      nodeId: String(350 + index),
+      nodeExecuteUuid: `large-${index}`,
+      generate: { bytes: 120_000, seed: `large-${index}` },
+    }));
+    const out = await makeArchive(batchScenario([large]));
+
+    const highWaterMark = 1024;
+    let maxBuffered = 0;
+    let longestLine = 0;
+    const received: string[] = [];
+    const slow = new Writable({
+      highWaterMark,
+      write(chunk: Buffer, _encoding, callback) {
+        received.push(chunk.toString('utf8'));
+        longestLine = Math.max(longestLine, chunk.length);
+        setTimeout(callback, 2);
+      },
+    });
+    const originalWrite = slow.write.bind(slow);
+    slow.write = ((chunk: string) => {
+      const accepted = originalWrite(chunk);
+      maxBuffered = Math.max(maxBuffered, slow.writableLength);
+      return accepted;
+    }) as typeof slow.write;
+
+    const result = await exportArchive(out, slow);
+
+    expect(result.exported).toBe(7);
+    expect(received).toHaveLength(7);
+    // Without backpressure the buffer would hold every line at once, over 700 KB.
+    expect(maxBuffered).toBeLessThanOrEqual(highWaterMark + longestLine);
+    expect(maxBuffered).toBeLessThan(300_000);
+  });
+
+  it('missing folder exits 2', async () => {
+    const empty = await cleanups.folder('coze-export-empty-');
+    await mkdir(path.join(empty, 'sub'));
+
+    const result = await runBatchCli(['export', empty]);
+
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+  });
+});
