@@ -20,7 +20,7 @@ const outDir = path.resolve(process.argv[2] ?? 'demo-archive');
 const scenario = loadScenario(scenarioPath);
 const token = scenario.token ?? 'pat_demo_token';
 const server = await startFakeCozeServer({ scenario });
-const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: process.stderr.isTTY === true });
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'error', pretty: process.stderr.isTTY === true });
 
 process.stderr.write(`Fake Coze server listening on ${server.url}\n`);
 const run = createRun({ token, baseUrl: server.url, outDir, qps: 50, concurrency: 8, retryMinDelayMs: 50, logger });
