@@ -46,7 +46,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino({ level, redact, base: undefined }, options.destination ?? pino.destination({ dest: 2, sync: true }));
 }
 
-/** A logger that discards everything, the library's default. */
+/** Creates a logger that discards everything, the library's default. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }

@@ -65,7 +65,7 @@ export class ExecutionArchiver {
   private readonly controller = new AbortController();
   private fatalError: unknown;
   private executionAgeMs: number | undefined;
-  /** Time since `create_time`, for the grace period in which Coze may answer 4314. */
+  /** Time since `create_time`, for the grace period in which Coze may return 4314. */
   private startedAgeMs: number | undefined;
   private record: RunHistoryRecord | undefined;
   private prepared = false;
@@ -85,7 +85,7 @@ export class ExecutionArchiver {
 
   /**
    * Reads the run history, or takes one the caller just read while polling, and saves
-   * execution.json. Never throws; `archive` reports.
+   * execution.json. Errors are kept for `archive`, which reports them, so this never rejects.
    */
   async prepare(runHistory?: RunHistoryResult): Promise<RunHistoryRecord | undefined> {
     this.listenForAbort();
@@ -129,7 +129,7 @@ export class ExecutionArchiver {
   }
 
   private async createFolder(): Promise<void> {
-    // One level at a time: a recursive mkdir reports ENOENT where the disk said EROFS.
+    // One level at a time: a recursive mkdir reports ENOENT where the disk returned EROFS.
     const levels = [this.target.workflowId, this.target.executeId];
     let current = this.context.outDir;
     try {
@@ -336,7 +336,7 @@ export class ExecutionArchiver {
     }
   }
 
-  /** The entry's relative path: the earlier run's name when resuming, else a fresh unique one. */
+  /** Returns the entry's relative path: the earlier run's name when resuming, else a fresh unique one. */
   private fileFor(planned: PlannedEntry): string {
     const earlier = this.previous.get(planned.key)?.file;
     if (earlier !== undefined && earlier !== null) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { ArchiveWriteError } from '../coze/errors.js';
 
-/** Errors that say the disk cannot take the archive; retrying them only repeats the failure. */
+/** Error codes of a disk that cannot take the archive. Retrying them only repeats the failure. */
 const FATAL_WRITE_CODES = new Set(['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EDQUOT']);
 
 /** Marks a temporary file: `<final name>.tmp-<8 hex digits>`. */

@@ -17,7 +17,7 @@ export interface PlannedEntry {
   loopIndex: number | null;
   batchIndex: number | null;
   subExecuteId?: string;
-  /** What the run history says; null for inline outputs. */
+  /** `is_finish` from the run history; null for inline outputs. */
   isFinish: boolean | null;
   /** The text itself, for inline outputs, which need no further request. */
   inlineText?: string;
@@ -26,7 +26,7 @@ export interface PlannedEntry {
 /**
  * Lists output-node runs from the values of `node_execute_status`. Its keys are titles, but
  * Coze invents random keys for loop and batch repeats, so only `node_execute_uuid`
- * identifies a run; duplicates of one uuid are archived once.
+ * identifies a run. Duplicates of one uuid are archived once.
  */
 export function discoverNodeRuns(record: RunHistoryRecord): PlannedEntry[] {
   const entries: PlannedEntry[] = [];

@@ -24,7 +24,7 @@ export function blankEntry(planned: PlannedEntry): ManifestEntry {
   return entry;
 }
 
-/** The error fields a manifest records: HTTP status, Coze code and msg, logid. */
+/** Extracts the error fields a manifest records: HTTP status, Coze code and msg, logid. */
 export function describeError(error: unknown): EntryError {
   if (error instanceof CozeRequestError) {
     const described: EntryError = { message: error.message, kind: error.kind };

@@ -15,10 +15,10 @@ const FORBIDDEN_CHARACTERS = /[<>:"/\\|?*\u0000-\u001f\u007f-\u009f]/g;
 const WINDOWS_RESERVED_STEM = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³]) *$/i;
 
 /**
- * Makes one path component from untrusted text (a node title) that is valid on Linux,
- * macOS and Windows: no separators, control or reserved characters, no trailing dot or
- * space, no reserved device stem, no `.`/`..`, and at most `maxBytes` of UTF-8. An empty
- * result is replaced by `fallback`, cleaned the same way, and then by `_`.
+ * Makes one path component, valid on Linux, macOS and Windows, from untrusted text such as
+ * a node title. The result has no separators, control or reserved characters, no trailing
+ * dot or space, no reserved device stem, is never `.` or `..`, and has at most `maxBytes`
+ * of UTF-8. An empty result is replaced by `fallback`, cleaned the same way, and then by `_`.
  */
 export function sanitizeComponent(raw: string, fallback: string, maxBytes = MAX_COMPONENT_BYTES): string {
   // Lone surrogates from JSON escapes are not valid UTF-8 and would be written as U+FFFD.

@@ -2,10 +2,10 @@ import { writeFileAtomic } from './atomic-write.js';
 import type { ExecutionManifest } from './manifest.js';
 
 /**
- * Keeps manifest.json in step with the run. Each write is atomic; updates while one is in
- * flight are folded into the next, and writes are spaced by `intervalMs`, so 20,000 small
- * entries do not mean 20,000 rewrites. After a SIGKILL the manifest lags the files by at
- * most that interval, and the next run fetches the few entries it does not list.
+ * Keeps manifest.json in step with the run. Each write is atomic. Updates that arrive while
+ * a write is in flight are folded into the next one, and writes are spaced by `intervalMs`,
+ * so 20,000 small entries do not mean 20,000 rewrites. After a SIGKILL the manifest lags the
+ * files by at most that interval, and the next run fetches the few entries it does not list.
  */
 export class ManifestWriter {
   private readonly filePath: string;

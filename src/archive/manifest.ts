@@ -155,7 +155,7 @@ export async function readPreviousManifest(
   return { entries: parsed.data.nodes };
 }
 
-/** The key that identifies an entry across runs: the uuid, or the inline title. */
+/** Returns the key that identifies an entry across runs: the uuid, or the inline title. */
 export function entryKey(entry: { source: EntrySource; node_execute_uuid?: string | undefined; title: string }): string {
   return entry.source === 'execute_nodes' ? `node:${entry.node_execute_uuid}` : `inline:${entry.title}`;
 }

@@ -5,7 +5,7 @@ import type { RequestLimiter } from '../http/request-limiter.js';
 import type { RetrySettings } from '../http/with-retry.js';
 import type { EntryStatus, ManifestTotals } from './manifest.js';
 
-/** What every execution of one run shares: one client, one limiter, one set of settings. */
+/** The state every execution of one run shares: one client, one limiter, one set of settings. */
 export interface RunContext {
   client: CozeClient;
   limiter: RequestLimiter;

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 
-/** What a command needs from the process, passed in so tests can run commands in-process. */
+/** The process streams, environment and signal a command uses, passed in so tests can run commands in-process. */
 export interface CliEnvironment {
   env: NodeJS.ProcessEnv;
   /** Read by `fetch --from -`. */
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** Creates the run's logger once the command knows `--log-level`. */
+  /** Creates the run's logger once the command has parsed `--log-level`. */
   makeLogger(level: string): Logger;
   signal: AbortSignal;
   /** 130 after SIGINT, 143 after SIGTERM. */

@@ -237,7 +237,7 @@ function chooseBaseUrl(flags: FetchFlags, env: NodeJS.ProcessEnv): string {
   return env.COZE_API_BASE?.trim() || BASE_URLS.cn;
 }
 
-/** An option whose default is shown in help in the unit users type, not in raw milliseconds. */
+/** Builds an option whose help shows the default in the unit users type, not in raw milliseconds. */
 function option<T>(flags: string, description: string, parse: (text: string) => T, defaultValue: T, shownDefault: string): Option {
   return new Option(flags, description).argParser(parse).default(defaultValue, shownDefault);
 }

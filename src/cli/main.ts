@@ -11,8 +11,8 @@ const controller = new AbortController();
 let interruptCode: number = EXIT_CODES.sigint;
 
 /**
- * The first SIGINT or SIGTERM stops new requests, aborts those in flight and lets the run
- * write its manifest; a second one exits at once.
+ * Stops the run on the first SIGINT or SIGTERM: no new requests, those in flight aborted,
+ * the manifest written. A second signal exits at once.
  */
 function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   const code = signal === 'SIGINT' ? EXIT_CODES.sigint : EXIT_CODES.sigterm;

@@ -11,7 +11,7 @@ import { buildProgram } from './program.js';
  * become exit codes; commands throw typed errors and never call `process.exit`.
  */
 export async function runCli(argv: readonly string[], environment: CliEnvironment): Promise<number> {
-  // Commander would echo an unknown `--token=VALUE` in its error; answer before it parses.
+  // Commander would echo an unknown `--token=VALUE` in its error, so reject it before parsing.
   if (argv.some((arg) => arg === '--token' || arg.startsWith('--token='))) {
     environment.stderr.write(
       'coze-node-outputs: no option takes the token itself, because other users can read process arguments; set COZE_API_TOKEN or pass --token-file PATH.\n',

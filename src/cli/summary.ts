@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ExecutionManifest } from '../archive/manifest.js';
 import { escapeControlCharacters } from '../http/redact.js';
 
-/** The `--json` document: one object per execution, ids as strings, then the exit code. */
+/** Builds the `--json` document: one object per execution, ids as strings, then the exit code. */
 export function jsonSummary(manifests: readonly ExecutionManifest[], outDir: string, exitCode: number): string {
   const executions = manifests.map((m) => executionSummary(m, outDir));
   return `${JSON.stringify({ exit_code: exitCode, executions }, null, 2)}\n`;
@@ -30,7 +30,7 @@ export function executionSummary(m: ExecutionManifest, outDir: string) {
   };
 }
 
-/** A short report for a person at a terminal, written to stderr. */
+/** Builds a short report for a person at a terminal: totals, flagged and failed entries. */
 export function textSummary(manifests: readonly ExecutionManifest[], outDir: string): string {
   const lines: string[] = [];
   for (const m of manifests) {

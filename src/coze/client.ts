@@ -268,7 +268,7 @@ export class CozeClient {
     return new CozeRequestError({ endpoint, ...ids, ...details });
   }
 
-  /** The first line of a body for an error, scrubbed before it is cut so no part of a token survives. */
+  /** Returns the first line of a body for an error, scrubbed before it is cut so no part of a token survives. */
   private bodyStart(text: string): string {
     return firstLine(this.scrub(firstLine(text, Number.POSITIVE_INFINITY)));
   }
@@ -301,7 +301,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** A present but unusable `Retry-After` is marked with -1 so the policy can log it. */
+/** Marks a present but unusable `Retry-After` with -1, so the policy falls back to backoff. */
 function invalidRetryAfter(raw: string | undefined): number | undefined {
   return raw === undefined ? undefined : -1;
 }

@@ -9,7 +9,7 @@ export interface RequestLimiterOptions {
   concurrency: number;
   signal?: AbortSignal | undefined;
   logger?: Logger | undefined;
-  /** Pause after an over-limit answer that carries no `Retry-After`. */
+  /** Pause after an over-limit response that carries no `Retry-After`. */
   overLimitPauseMs?: number;
   /** Quiet time after which a slowed run steps back up towards `qps`. */
   recoveryAfterMs?: number;
@@ -21,13 +21,13 @@ export interface RequestLimiterOptions {
  */
 const THROTTLE_INTERVAL_MS = 1_020;
 
-/** Lowest share of `qps` the run slows down to after repeated over-limit answers. */
+/** Lowest share of `qps` the run slows down to after repeated over-limit responses. */
 const MIN_RATE_FACTOR = 1 / 8;
 
 /**
  * One limiter per run, shared by both endpoints and every execution. p-throttle (strict)
- * keeps the hard ceiling; on top of it an adaptive gate pauses the whole run after an
- * over-limit answer and spaces requests out at a lower rate until Coze stays quiet.
+ * keeps the hard ceiling. On top of it an adaptive gate pauses the whole run after an
+ * over-limit response and spaces requests out at a lower rate until Coze stays quiet.
  */
 export class RequestLimiter {
   readonly qps: number;

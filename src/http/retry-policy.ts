@@ -6,7 +6,7 @@ export const RETRYABLE_HTTP_STATUSES: ReadonlySet<number> = new Set([408, 429, 5
 /**
  * Coze codes worth another attempt. From Coze's error-code list: 4009 system request cap,
  * 4013 model busy (treated as rate limiting by the official JS SDK), 4020 RPM peak
- * exceeded, 5000 internal error; each says "retry later".
+ * exceeded, 5000 internal error. Coze's text for each is "retry later".
  */
 export const RETRYABLE_COZE_CODES: ReadonlySet<number> = new Set([4009, 4013, 4020, 5000]);
 
@@ -46,7 +46,7 @@ export const YOUNG_EXECUTION_MS = 60_000;
 
 export interface RetryDecision {
   retry: boolean;
-  /** True when the answer says the run is over Coze's rate limit. */
+  /** True when the response reports that the run is over Coze's rate limit. */
   overLimit: boolean;
   /** Wait asked for by the server, when usable. */
   retryAfterMs: number | undefined;
