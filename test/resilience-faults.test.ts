@@ -97,7 +97,7 @@ describe('retried faults', () => {
   });
 });
 
-/** Answers that another attempt cannot fix: one request, then a failed entry. */
+/** Responses that another attempt cannot fix: one request, then a failed entry. */
 const FINAL_FAULTS: Array<[string, FaultRule, { http_status: number; code: number }]> = [
   ['code 4000 bad parameters', onNode2({ type: 'status', status: 200, code: 4000 }, 5), { http_status: 200, code: 4000 }],
   ['code 4008 daily limit', onNode2({ type: 'status', status: 200, code: 4008 }, 5), { http_status: 200, code: 4008 }],
@@ -196,7 +196,7 @@ describe('failure details', () => {
 
 describe('young executions', () => {
   it('retries run-history 4314 for an id minted now', async () => {
-    // Coze ids carry their start time in the top 32 bits, so this id reads as seconds old.
+    // The tool reads the top 32 bits of an execute id as its start time, so this id is seconds old.
     const youngId = ((BigInt(Math.floor(Date.now() / 1000)) << 32n) | 4_242n).toString();
     const scenario = executionScenario(1, { faults: [{ route: 'run_history', times: 1, action: { type: 'status', status: 200, code: 4314 } }] });
     scenario.executions![0]!.executeId = youngId;
