@@ -3,20 +3,15 @@ import { readFile, rm } from 'node:fs/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
-import { CLI_PATH, makeTempDir } from './helpers/run-cli.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { Cleanups } from './helpers/cleanups.js';
+import { CLI_PATH } from './helpers/run-cli.js';
 import { EXECUTE_ID, executionScenario, nodeText, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-async function start(scenario: Scenario): Promise<FakeCozeServer> {
-  const server = await startFakeCozeServer({ scenario });
-  cleanups.push(() => server.close());
-  return server;
-}
+const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
 
 interface DiskRun {
   exitCode: number;
@@ -32,15 +27,14 @@ interface DiskRun {
  * namespace ends.
  */
 async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, extraArgs: string[] = []): Promise<DiskRun> {
-  const temp = await makeTempDir();
-  cleanups.push(temp.remove);
-  const folder = `${temp.dir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
+  const outDir = await cleanups.folder();
+  const folder = `${outDir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
   const cli = [process.execPath, CLI_PATH, 'fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID,
-    '--base-url', server.url, '--out', temp.dir, '--retry-min-delay', '10ms', '--concurrency', '1', ...extraArgs]
+    '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms', '--concurrency', '1', ...extraArgs]
     .map((part) => `'${part}'`).join(' ');
   const script = [
-    `mount -t tmpfs -o ${mountOptions} tmpfs '${temp.dir}' || exit 97`,
-    `${cli} 2>"${temp.dir}.stderr"; echo "EXIT=$?"`,
+    `mount -t tmpfs -o ${mountOptions} tmpfs '${outDir}' || exit 97`,
+    `${cli} 2>"${outDir}.stderr"; echo "EXIT=$?"`,
     `echo "---listing"; ls "${folder}/nodes" 2>/dev/null`,
     `echo "---manifest"; cat "${folder}/manifest.json" 2>/dev/null`,
   ].join('\n');
@@ -54,7 +48,7 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, extr
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
 
-  const stderrPath = `${temp.dir}.stderr`;
+  const stderrPath = `${outDir}.stderr`;
   const stderr = await readFile(stderrPath, 'utf8');
   await rm(stderrPath, { force: true });
   return {

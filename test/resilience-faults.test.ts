@@ -5,30 +5,23 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { archiveExecutionOutputs, type ExecutionManifest } from '../src/index.js';
-import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
-import { makeTempDir } from './helpers/run-cli.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { Cleanups } from './helpers/cleanups.js';
 import { EXECUTE_ID, executionScenario, nodeText, nodeUuid, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
 type FaultRule = NonNullable<Scenario['faults']>[number];
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-async function start(scenario: Scenario): Promise<FakeCozeServer> {
-  const server = await startFakeCozeServer({ scenario });
-  cleanups.push(() => server.close());
-  return server;
-}
+const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
 
 async function archive(server: FakeCozeServer, options: Partial<Parameters<typeof archiveExecutionOutputs>[0]> = {}) {
-  const temp = await makeTempDir();
-  cleanups.push(temp.remove);
+  const outDir = await cleanups.folder();
   const manifest = await archiveExecutionOutputs({
     token: TOKEN,
     baseUrl: server.url,
-    outDir: temp.dir,
+    outDir,
     workflowId: WORKFLOW_ID,
     executeId: EXECUTE_ID,
     retries: 3,
@@ -38,7 +31,7 @@ async function archive(server: FakeCozeServer, options: Partial<Parameters<typeo
     qps: 1_000,
     ...options,
   });
-  return { manifest, folder: path.join(temp.dir, WORKFLOW_ID, EXECUTE_ID) };
+  return { manifest, folder: path.join(outDir, WORKFLOW_ID, EXECUTE_ID) };
 }
 
 function entryFor(manifest: ExecutionManifest, index: number) {

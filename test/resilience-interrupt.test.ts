@@ -6,26 +6,17 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ExecutionManifest } from '../src/index.js';
-import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
-import { CLI_PATH, makeTempDir, readJson, runCli } from './helpers/run-cli.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { Cleanups } from './helpers/cleanups.js';
+import { CLI_PATH, readJson, runCli } from './helpers/run-cli.js';
 import { EXECUTE_ID, executionScenario, nodeText, nodeUuid, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-async function start(scenario: Scenario): Promise<FakeCozeServer> {
-  const server = await startFakeCozeServer({ scenario });
-  cleanups.push(() => server.close());
-  return server;
-}
+const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
 
-async function tempDir(): Promise<string> {
-  const temp = await makeTempDir();
-  cleanups.push(temp.remove);
-  return temp.dir;
-}
+const tempDir = (): Promise<string> => cleanups.folder();
 
 function fetchArgs(server: FakeCozeServer, outDir: string, extra: string[] = []): string[] {
   return [

@@ -4,26 +4,16 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { archiveExecutionOutputs } from '../src/index.js';
-import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
-import { makeTempDir } from './helpers/run-cli.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { Cleanups } from './helpers/cleanups.js';
 import { EXECUTE_ID, executionScenario, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-async function start(scenario: Scenario): Promise<FakeCozeServer> {
-  const server = await startFakeCozeServer({ scenario });
-  cleanups.push(() => server.close());
-  return server;
-}
+const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
 
-async function tempDir(): Promise<string> {
-  const temp = await makeTempDir();
-  cleanups.push(temp.remove);
-  return temp.dir;
-}
+const tempDir = (): Promise<string> => cleanups.folder();
 
 /** A pino logger whose JSON lines land in an array, to count what was logged. */
 function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
-import { listNodeOutputs, startFakeCozeServer, type FakeCozeServer, type Scenario } from '../../src/fake-server/index.js';
-import { makeTempDir, runCli, type CliResult, type CliOptions } from './run-cli.js';
+import { listNodeOutputs, type Scenario } from '../../src/fake-server/index.js';
+import { runCli, type CliResult, type CliOptions } from './run-cli.js';
 
 // Shared pieces of the batch, verify and export tests: a scenario with one execution of each
 // kind a batch meets, and a CLI runner that cannot leave loopback.
@@ -89,30 +89,7 @@ export function expectedOutputs(scenario: Scenario, executeId: string): Map<stri
   return outputs;
 }
 
-/** Collects cleanups of servers and folders, to run after each test. */
-export class Cleanups {
-  private readonly tasks: (() => Promise<void>)[] = [];
-
-  async server(scenario: Scenario): Promise<FakeCozeServer> {
-    const server = await startFakeCozeServer({ scenario });
-    this.tasks.push(() => server.close());
-    return server;
-  }
-
-  async folder(prefix = 'coze-batch-'): Promise<string> {
-    const temp = await makeTempDir(prefix);
-    this.tasks.push(temp.remove);
-    return temp.dir;
-  }
-
-  add(task: () => Promise<void>): void {
-    this.tasks.push(task);
-  }
-
-  async run(): Promise<void> {
-    await Promise.all(this.tasks.splice(0).map((task) => task()));
-  }
-}
+export { Cleanups } from './cleanups.js';
 
 /**
  * Preloaded into every CLI child: any TCP connection to a host other than loopback throws
