@@ -154,15 +154,17 @@ describe('failure details', () => {
   });
 
   it('fails an item whose Retry-After passes the cap', async () => {
-    const server = await start(executionScenario(2, { faults: [onNode2({ type: 'status', status: 429, code: 4020, retryAfter: '120' }, 10)] }));
+    const server = await start(executionScenario(4, { faults: [onNode2({ type: 'status', status: 429, code: 4020, retryAfter: '120' }, 10)] }));
     const started = Date.now();
-    const { manifest } = await archive(server, { maxRetryAfterMs: 1_000 });
+    // One request at a time, so nodes 3 and 4 start after the answer; a 120 s pause would hold them.
+    const { manifest } = await archive(server, { maxRetryAfterMs: 1_000, concurrency: 1 });
     const entry = entryFor(manifest, 2);
 
     expect(entry.status).toBe('failed');
     expect(entry.error?.kind).toBe('retry_after_too_long');
     expect(entry.error?.message).toContain('Retry-After');
     expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: nodeUuid(2) })).toBe(1);
+    expect(manifest.totals.saved).toBe(3);
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 

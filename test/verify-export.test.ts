@@ -115,7 +115,7 @@ describe('verify', () => {
 
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.saved}/${saved.nodes[0]!.file}`);
-    expect(result.stdout).toContain('Archive damaged: 1 problems.');
+    expect(result.stdout).toContain('Archive damaged: 1 problem.');
   });
 
   it('missing or empty folder exits 2', async () => {

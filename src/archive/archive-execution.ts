@@ -61,6 +61,8 @@ export class ExecutionArchiver {
   private readonly writer: ManifestWriter;
   private readonly names = new UniqueNames();
   private readonly previous = new Map<string, PreviousEntry>();
+  /** The earlier manifest's top-level fields, kept when run history cannot be read now. */
+  private previousFields: Record<string, unknown> | undefined;
   /** Aborts this execution's requests on the run's signal or on a fatal error here. */
   private readonly controller = new AbortController();
   private fatalError: unknown;
@@ -148,7 +150,8 @@ export class ExecutionArchiver {
   private async loadPrevious(): Promise<void> {
     if (this.context.force) return;
 
-    const { entries, problem } = await readPreviousManifest(path.join(this.folder, MANIFEST_FILE), this.target);
+    const { entries, fields, problem } = await readPreviousManifest(path.join(this.folder, MANIFEST_FILE), this.target);
+    this.previousFields = fields;
     if (problem !== undefined) this.context.logger.warn({ ...this.ids(), problem }, 'ignoring earlier manifest; fetching everything');
 
     for (const entry of entries) {
@@ -178,7 +181,6 @@ export class ExecutionArchiver {
       if (isFatal(error) || this.controller.signal.aborted) throw error;
 
       this.manifest.error = describeError(error);
-      this.carryPreviousEntries();
       this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, 'run history could not be read');
       return undefined;
     }
@@ -230,11 +232,12 @@ export class ExecutionArchiver {
   }
 
   private async archiveEntry(planned: PlannedEntry, entry: ManifestEntry, isRunning: boolean, isTrimmed: boolean): Promise<void> {
+    // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
+    if (await this.reuseSaved(planned, entry)) return;
     if (this.controller.signal.aborted) {
       entry.reason = 'interrupted';
       return;
     }
-    if (await this.reuseSaved(planned, entry)) return;
 
     if (planned.source === 'inline') {
       await this.saveText(planned, entry, planned.inlineText ?? '', { isOutputTrimmed: isTrimmed });
@@ -371,10 +374,20 @@ export class ExecutionArchiver {
     return this.executionAgeMs !== undefined && this.executionAgeMs > NODE_OUTPUT_RETENTION_MS;
   }
 
-  /** Keeps an earlier run's entries when the run history cannot be read now. */
-  private carryPreviousEntries(): void {
+  /**
+   * Keeps an earlier run's entries and execution fields when the run history cannot be read
+   * now (a network fault, a rejected token), so a failed re-run never forgets saved outputs.
+   */
+  private carryPrevious(): void {
     // NOTE: carried entries are not re-checked against the disk here; `verify` does that.
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
+
+    const earlier = this.previousFields;
+    if (earlier === undefined) return;
+    const target = this.manifest as unknown as Record<string, unknown>;
+    for (const field of CARRIED_FIELDS) {
+      if (target[field] === null && earlier[field] !== undefined) target[field] = earlier[field];
+    }
   }
 
   private retryCall(tally: AttemptTally, logFields: Record<string, unknown>) {
@@ -399,13 +412,14 @@ export class ExecutionArchiver {
 
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
+    if (this.record === undefined) this.carryPrevious();
     const interrupted = this.context.signal.aborted;
     for (const entry of m.nodes) {
       if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';
     }
 
     if (this.fatalError !== undefined) m.stopped = describeFatal(this.fatalError);
-    else if (interrupted) m.stopped = 'interrupted';
+    else if (interrupted) m.stopped = describeStop(this.context.signal.reason);
     m.finished_at = new Date(this.context.now()).toISOString();
 
     try {
@@ -476,9 +490,32 @@ function isFatal(error: unknown): boolean {
 }
 
 function describeFatal(error: unknown): string {
-  if (isAuthError(error)) return `token rejected: ${error.message}`;
+  if (isAuthError(error)) return `token rejected: ${error.message}${error.logid ? ` (logid ${error.logid})` : ''}`;
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Says why the run's signal fired: `interrupted` for SIGINT or SIGTERM, or the error with
+ * which a batch stopped every execution, such as a rejected token elsewhere in the list.
+ */
+function describeStop(reason: unknown): string {
+  if (reason instanceof AuthError || reason instanceof ArchiveWriteError) return `run stopped: ${reason.message}`;
+  if (isAuthError(reason)) return `run stopped: ${describeFatal(reason)}`;
+  return 'interrupted';
+}
+
+/** Execution fields an earlier manifest supplies when run history cannot be read now. */
+const CARRIED_FIELDS = [
+  'execute_status',
+  'error_code',
+  'error_message',
+  'create_time',
+  'update_time',
+  'execution_logid',
+  'run_history_logid',
+  'debug_url',
+  'execution_file',
+] as const;
 
 function authMessage(error: CozeRequestError): string {
   return (

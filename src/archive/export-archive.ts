@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
+import { UsageError } from '../coze/errors.js';
 import { toArchiveError } from './atomic-write.js';
 import { sha256Hex } from './file-digest.js';
 import {
@@ -58,7 +58,18 @@ export async function exportArchive(dir: string, writable: NodeJS.WritableStream
  */
 export async function exportArchiveToFile(dir: string, filePath: string): Promise<ExportResult> {
   const temporaryPath = `${filePath}.tmp-${randomBytes(4).toString('hex')}`;
-  const stream = createWriteStream(temporaryPath, { flags: 'wx', mode: 0o644 });
+  const isFolder = await stat(filePath).then((info) => info.isDirectory(), () => false);
+  if (isFolder) throw new UsageError(`Cannot write --output ${filePath}: it is a folder. Name a file, for example ${path.join(filePath, 'outputs.jsonl')}.`);
+
+  // Opening first turns a missing folder into an error here, not an unhandled stream event.
+  let handle: FileHandle;
+  try {
+    handle = await open(temporaryPath, 'wx', 0o644);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`Cannot write --output ${filePath}: ${code}. Check that its folder exists and can be written.`);
+  }
+  const stream = handle.createWriteStream();
 
   try {
     const result = await exportArchive(dir, stream);

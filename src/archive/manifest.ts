@@ -133,7 +133,7 @@ const previousManifestSchema = z.looseObject({
 export async function readPreviousManifest(
   manifestPath: string,
   ids: { workflowId: string; executeId: string },
-): Promise<{ entries: PreviousEntry[]; problem?: string }> {
+): Promise<{ entries: PreviousEntry[]; fields?: Record<string, unknown>; problem?: string }> {
   let text: string;
   try {
     text = await readFile(manifestPath, 'utf8');
@@ -152,7 +152,7 @@ export async function readPreviousManifest(
   if (parsed.data.workflow_id !== ids.workflowId || parsed.data.execute_id !== ids.executeId) {
     return { entries: [], problem: `${manifestPath} belongs to another execution` };
   }
-  return { entries: parsed.data.nodes };
+  return { entries: parsed.data.nodes, fields: parsed.data };
 }
 
 /** Returns the key that identifies an entry across runs: the uuid, or the inline title. */

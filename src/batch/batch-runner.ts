@@ -43,6 +43,8 @@ export interface ExecutionOutcome {
   polls: number;
   /** An error that ended this execution alone, outside its manifest. */
   error?: string;
+  /** True when Coze answered 4101: the token may not read this workflow. The exit code is then 3. */
+  permissionDenied?: boolean;
 }
 
 export interface BatchResult {
@@ -219,6 +221,13 @@ class Batch {
   /** Stops the batch for a rejected token or an unwritable disk. Any other error ends one execution. */
   private noteError(item: BatchItem, error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
+    if (isPermissionDenied(error)) {
+      // 4101 concerns one workflow, not the token: the other executions go on.
+      item.outcome.error = message;
+      item.outcome.permissionDenied = true;
+      this.context.logger.error({ ...ids(item), err: message }, 'token lacks permission for this workflow');
+      return;
+    }
     if (!isBatchFatal(error)) {
       item.outcome.error = message;
       this.context.logger.error({ ...ids(item), err: message }, 'execution could not be archived');
@@ -256,6 +265,7 @@ class Batch {
 /** Maps a batch to one exit code: a stopped batch first, then the rules of `exitCodeFor`. */
 export function batchExitCode(executions: readonly ExecutionOutcome[], fatalError: unknown): number {
   if (fatalError !== undefined) return isAuthError(fatalError) || fatalError instanceof AuthError ? EXIT_CODES.auth : EXIT_CODES.failed;
+  if (executions.some((outcome) => outcome.permissionDenied === true)) return EXIT_CODES.auth;
   if (executions.some((outcome) => outcome.error !== undefined || outcome.manifest === undefined)) return EXIT_CODES.failed;
   return exitCodeFor(executions.map((outcome) => outcome.manifest!));
 }
@@ -305,6 +315,11 @@ async function readWrittenManifest(outDir: string, target: ExecutionTarget): Pro
   } catch {
     return undefined;
   }
+}
+
+/** Code 4101: the token is valid but may not read this workflow's run history. */
+function isPermissionDenied(error: unknown): boolean {
+  return (error instanceof AuthError || isAuthError(error)) && error.code === 4101;
 }
 
 function isBatchFatal(error: unknown): boolean {

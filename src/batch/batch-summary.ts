@@ -90,7 +90,8 @@ function tableRow(outcome: ExecutionOutcome): string[] {
 
 function formatAge(outcome: ExecutionOutcome): string {
   if (outcome.ageMs === undefined) return '-';
-  const hours = (outcome.ageMs / 3_600_000).toFixed(1);
+  // A clock slightly behind Coze's gives a negative age; it reads as just started.
+  const hours = (Math.max(0, outcome.ageMs) / 3_600_000).toFixed(1);
   return `${hours}h${outcome.expiryWarning ? '!' : ''}`;
 }
 
@@ -134,10 +135,10 @@ function entryDetails(m: ExecutionManifest | undefined): string[] {
 function totalsLine(result: BatchResult, input: InputReport): string {
   const t = batchTotals(result);
   const parts = [
-    `${t.executions} executions: ${t.complete} complete`,
+    `${plural(t.executions, 'execution')}: ${t.complete} complete`,
     `${t.saved} saved, ${t.failed} failed, ${t.expired} expired, ${t.pending} pending, ${t.flagged} flagged, ${t.bytes} bytes`,
   ];
-  if (input.badLines.length > 0) parts.push(`${input.badLines.length} bad input lines`);
+  if (input.badLines.length > 0) parts.push(plural(input.badLines.length, 'bad input line'));
   if (input.duplicateLines.length > 0) parts.push(`${input.duplicateLines.length} duplicate lines skipped`);
   return `${parts.join('; ')} -> ${result.outDir}`;
 }
@@ -187,4 +188,8 @@ function withLogid(message: string, logid: string | undefined): string {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 
@@ -137,6 +139,7 @@ async function runFetch(flags: FetchFlags, environment: CliEnvironment): Promise
   for (const message of badLineMessages(input)) environment.stderr.write(`${message}\n`);
 
   if (flags.dryRun) return printDryRun(targets.length, input, flags, environment);
+  await checkOutFolder(flags.out);
   if (targets.length === 0) {
     throw new UsageError(`No valid execution in --from ${input.source}: each line needs a workflow_id and an execute_id of digits.`);
   }
@@ -180,8 +183,9 @@ async function readTargets(flags: FetchFlags, stdin: NodeJS.ReadableStream): Pro
   }
 
   if (flags.workflowId === undefined || flags.executeId === undefined) {
+    const missing = [flags.workflowId === undefined ? '--workflow-id' : '', flags.executeId === undefined ? '--execute-id' : ''];
     throw new UsageError(
-      'Missing --workflow-id and --execute-id, or --from FILE. Example: coze-node-outputs fetch --workflow-id 7350000000000000001 --execute-id 7431000000000000001',
+      `Missing ${missing.filter(Boolean).join(' and ')}, or use --from FILE. Example: coze-node-outputs fetch --workflow-id 7350000000000000001 --execute-id 7431000000000000001`,
     );
   }
   const input: InputReport = { source: null, format: null, badLines: [], duplicateLines: [] };
@@ -240,4 +244,12 @@ function chooseBaseUrl(flags: FetchFlags, env: NodeJS.ProcessEnv): string {
 /** Builds an option whose help shows the default in the unit users type, not in raw milliseconds. */
 function option<T>(flags: string, description: string, parse: (text: string) => T, defaultValue: T, shownDefault: string): Option {
   return new Option(flags, description).argParser(parse).default(defaultValue, shownDefault);
+}
+
+/** Rejects an `--out` that exists but is not a folder, before any request is spent. */
+async function checkOutFolder(out: string): Promise<void> {
+  const info = await stat(out).catch(() => undefined);
+  if (info !== undefined && !info.isDirectory()) {
+    throw new UsageError(`Invalid --out ${out}: it exists and is not a folder. Name a folder, or a path that does not exist yet.`);
+  }
 }

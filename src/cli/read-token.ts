@@ -16,13 +16,24 @@ export async function readToken(tokenFile: string | undefined, env: NodeJS.Proce
       throw new UsageError(`Cannot read --token-file ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const token = text.replace(/\r?\n$/, '').trim();
-    if (token === '') throw new UsageError(`--token-file ${tokenFile} is empty.`);
-    return token;
+    if (token === '') throw new UsageError(`--token-file ${tokenFile} is empty: write the token on its first line.`);
+    return checkToken(token, `--token-file ${tokenFile}`);
   }
 
   const token = (env.COZE_API_TOKEN ?? env.COZE_API_KEY ?? '').trim();
   if (token === '') {
     throw new UsageError('Missing token: set COZE_API_TOKEN (or COZE_API_KEY), or pass --token-file PATH.');
+  }
+  return checkToken(token, env.COZE_API_TOKEN !== undefined ? 'COZE_API_TOKEN' : 'COZE_API_KEY');
+}
+
+/**
+ * Rejects a token that cannot be sent in an HTTP header, such as a file with a second line,
+ * before any request. The message names the source, never the token.
+ */
+function checkToken(token: string, source: string): string {
+  if (/[\s\u0000-\u001f\u007f]/.test(token)) {
+    throw new UsageError(`Invalid token in ${source}: it contains white space or a line break. Put only the token, on one line.`);
   }
   return token;
 }

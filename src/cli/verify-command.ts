@@ -38,7 +38,7 @@ function verifyText(report: VerifyReport): string {
   for (const [label, findings] of groups) {
     for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(finding)})`);
   }
-  lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${lines.length - 1} problems.`);
+  lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${lines.length - 1} problem${lines.length - 1 === 1 ? '' : 's'}.`);
   return terminalText(lines);
 }
 

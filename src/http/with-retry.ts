@@ -59,10 +59,13 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
       signal,
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         const decision = classifyFailure(error, call.context?.());
-        if (decision.overLimit) limiter.reportOverLimit(decision.retryAfterMs);
+        const retryAfterTooLongMs =
+          decision.retryAfterMs !== undefined && decision.retryAfterMs > settings.maxRetryAfterMs ? decision.retryAfterMs : undefined;
+        // A wait above the cap fails this item; the run pauses only for its usual over-limit pause.
+        if (decision.overLimit) limiter.reportOverLimit(retryAfterTooLongMs === undefined ? decision.retryAfterMs : undefined);
 
-        if (decision.retry && retriesLeft > 0 && decision.retryAfterMs !== undefined && decision.retryAfterMs > settings.maxRetryAfterMs) {
-          throw retryAfterTooLong(error as CozeRequestError, decision.retryAfterMs, settings.maxRetryAfterMs);
+        if (decision.retry && retriesLeft > 0 && retryAfterTooLongMs !== undefined) {
+          throw retryAfterTooLong(error as CozeRequestError, retryAfterTooLongMs, settings.maxRetryAfterMs);
         }
 
         const willRetry = decision.retry && retriesLeft > 0;

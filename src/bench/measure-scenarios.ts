@@ -1,0 +1,56 @@
+import type { BenchSizes, WorkloadShape } from './bench-scenarios.js';
+import type { SubjectName } from './child-protocol.js';
+import { runOnFakeServer, type RunSample } from './server-run.js';
+import { timeStartup, type StartupSamples } from './startup-timing.js';
+
+/** Every sample of one bench run, one entry per repetition. */
+export interface BenchSamples {
+  rateBound: { archiver: RunSample[]; sequential: RunSample[]; naive: RunSample[] };
+  latencyBound: { archiver: RunSample[]; fetchOnly: RunSample[] };
+  bytesBound: { archiver: RunSample[]; baseline: RunSample[] };
+  /** `halfBodies` is the archiver on the bytes-bound workload with half the nodes. */
+  memory: { idle: RunSample[]; fewer: RunSample[]; more: RunSample[]; halfBodies: RunSample[] };
+  startup: StartupSamples;
+}
+
+type Progress = (line: string) => void;
+
+/**
+ * Runs every scenario `repeat` times. Within one repetition the archiver and the programs it
+ * is compared with run back to back, so a noisy moment on the machine hits both.
+ */
+export async function measureScenarios(sizes: BenchSizes, repeat: number, progress: Progress): Promise<BenchSamples> {
+  const samples: BenchSamples = {
+    rateBound: { archiver: [], sequential: [], naive: [] },
+    latencyBound: { archiver: [], fetchOnly: [] },
+    bytesBound: { archiver: [], baseline: [] },
+    memory: { idle: [], fewer: [], more: [], halfBodies: [] },
+    startup: { help: [], bare: [] },
+  };
+  const [fewerNodes, moreNodes] = sizes.memoryNodeCounts;
+
+  for (let round = 1; round <= repeat; round += 1) {
+    const run = async (label: string, shape: WorkloadShape, subject: SubjectName): Promise<RunSample> => {
+      const sample = await runOnFakeServer(shape, subject);
+      progress(`${label} ${round}/${repeat}: ${subject} ${(sample.wallMs / 1000).toFixed(2)} s, ${sample.saved}/${sample.nodes} saved`);
+      return sample;
+    };
+
+    samples.rateBound.archiver.push(await run('rate-bound', sizes.rateBound, 'archiver'));
+    samples.rateBound.sequential.push(await run('peers', sizes.rateBound, 'sequential-peer'));
+    samples.rateBound.naive.push(await run('peers', sizes.rateBound, 'naive-peer'));
+    samples.latencyBound.archiver.push(await run('latency-bound', sizes.latencyBound, 'archiver'));
+    samples.latencyBound.fetchOnly.push(await run('latency-bound', sizes.latencyBound, 'undici-fetch-only'));
+    samples.bytesBound.archiver.push(await run('bytes-bound', sizes.bytesBound, 'archiver'));
+    samples.bytesBound.baseline.push(await run('bytes-bound', sizes.bytesBound, 'undici-baseline'));
+    samples.memory.idle.push(await run('memory', sizes.memorySmall, 'idle'));
+    samples.memory.fewer.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'archiver'));
+    samples.memory.more.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver'));
+    const halfBodies = { ...sizes.bytesBound, nodes: Math.ceil(sizes.bytesBound.nodes / 2) };
+    samples.memory.halfBodies.push(await run('memory', halfBodies, 'archiver'));
+  }
+
+  progress(`start-up: ${sizes.startupRuns} runs each`);
+  samples.startup = await timeStartup(sizes.startupRuns);
+  return samples;
+}

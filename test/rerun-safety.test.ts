@@ -1,0 +1,153 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { ExecutionManifest } from '../src/index.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { Cleanups } from './helpers/cleanups.js';
+import { readJson, runCli } from './helpers/run-cli.js';
+import { EXECUTE_ID, executionScenario, nodeUuid, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
+const env = { COZE_API_TOKEN: TOKEN };
+
+function fetchArgs(server: FakeCozeServer, outDir: string, extra: string[] = []): string[] {
+  return ['fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID, '--base-url', server.url, '--out', outDir,
+    '--retry-min-delay', '10ms', '--qps', '500', ...extra];
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const manifestOf = (outDir: string): Promise<ExecutionManifest> =>
+  readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+
+describe('re-runs that stop early', () => {
+  it('SIGINT keeps entries saved earlier', async () => {
+    const failFirst = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(5), times: 1, action: { type: 'status' as const, status: 200, code: 4200 } };
+    // The re-run is stopped before its run history arrives, so nothing of this run is known yet.
+    const stallSecond = { route: 'run_history' as const, requests: [2], action: { type: 'stallBeforeHeaders' as const, ms: 20_000 } };
+    const server = await start(executionScenario(5, { faults: [failFirst, stallSecond] }));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(1);
+    const second = await runCli(fetchArgs(server, outDir, ['--timeout', '30s']), {
+      env,
+      onSpawn: (child) => {
+        void waitFor(() => server.countRequests({ route: 'run_history' }) === 2).then(() => child.kill('SIGINT'));
+      },
+    });
+    const manifest = await manifestOf(outDir);
+
+    expect(second.code).toBe(130);
+    expect(manifest.totals.saved).toBe(4);
+    expect(manifest.execute_status).toBe('Success');
+    expect(manifest.stopped).toBe('interrupted');
+  });
+
+  it('a rejected token keeps the archive', async () => {
+    const server = await start(executionScenario(3));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    const rejected = await runCli(fetchArgs(server, outDir), { env: { COZE_API_TOKEN: 'pat_wrong_token' } });
+    const manifest = await manifestOf(outDir);
+    const verify = await runCli(['verify', outDir], { env });
+
+    expect(rejected.code).toBe(3);
+    expect(manifest.totals.saved).toBe(3);
+    expect(manifest.execute_status).toBe('Success');
+    expect(manifest.execution_file).toBe('execution.json');
+    expect(manifest.stopped).toMatch(/^token rejected: .*logid \w+/);
+    expect(verify.code).toBe(0);
+  });
+
+  it('an unreachable server keeps the archive', async () => {
+    const server = await start(executionScenario(2));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    await server.close();
+    const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
+    const manifest = await manifestOf(outDir);
+
+    expect(offline.code).toBe(1);
+    expect(manifest.error?.kind).toBe('transport');
+    expect(manifest.totals.saved).toBe(2);
+    expect(manifest.create_time).toBeTypeOf('number');
+  });
+});
+
+describe('permission for one workflow', () => {
+  it('4101 fails that workflow only', async () => {
+    const forbiddenWorkflow = '7350000000000000199';
+    const scenario = executionScenario(2, { auth: { forbiddenWorkflowIds: [forbiddenWorkflow] } });
+    scenario.executions!.push({ workflowId: forbiddenWorkflow, executeId: '7431000000000000199', nodes: [] });
+    const server = await start(scenario);
+    const outDir = await cleanups.folder();
+    const list = path.join(outDir, 'list.txt');
+    await writeFile(list, `${forbiddenWorkflow} 7431000000000000199\n${WORKFLOW_ID} ${EXECUTE_ID}\n`);
+
+    const result = await runCli(['fetch', '--from', list, '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms'], { env });
+    const manifest = await manifestOf(outDir);
+
+    expect(result.code).toBe(3);
+    expect(manifest.totals.saved).toBe(2);
+    expect(server.countRequests({ route: 'run_history' })).toBe(2);
+  });
+});
+
+describe('input mistakes', () => {
+  it('token file with two lines exits 2', async () => {
+    const server = await start(executionScenario(1));
+    const outDir = await cleanups.folder();
+    const tokenFile = path.join(outDir, 'token');
+    await writeFile(tokenFile, `${TOKEN}\nsecond line\n`);
+
+    const result = await runCli(fetchArgs(server, outDir, ['--token-file', tokenFile]), { env: {} });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('line break');
+    expect(result.stderr).not.toContain(TOKEN);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('--out naming a file exits 2', async () => {
+    const server = await start(executionScenario(1));
+    const outDir = await cleanups.folder();
+    const file = path.join(outDir, 'not-a-folder');
+    await writeFile(file, 'x');
+
+    const result = await runCli(fetchArgs(server, file), { env });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('is not a folder');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('export to a missing folder exits 2', async () => {
+    const server = await start(executionScenario(1));
+    const outDir = await cleanups.folder();
+    await runCli(fetchArgs(server, outDir), { env });
+
+    const missing = await runCli(['export', outDir, '--output', path.join(outDir, 'no-such-folder', 'x.jsonl')], { env });
+    await mkdir(path.join(outDir, 'a-folder'));
+    const folder = await runCli(['export', outDir, '--output', path.join(outDir, 'a-folder')], { env });
+
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('ENOENT');
+    expect(missing.stderr).not.toContain('    at ');
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain('it is a folder');
+    expect((await readdir(outDir)).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+});
