@@ -68,12 +68,12 @@ export function createRun(options: RunOptions): Run {
     throw new UsageError('Missing token: set COZE_API_TOKEN, or pass --token-file PATH.');
   }
   const baseUrl = resolveBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl);
-  const qps = positiveNumber(options.qps ?? DEFAULTS.qps, 'qps');
-  const concurrency = positiveInteger(options.concurrency ?? DEFAULTS.concurrency, 'concurrency');
-  const timeoutMs = positiveInteger(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeout');
-  const maxResponseBytes = positiveInteger(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes, 'max response size');
+  const qps = positiveNumber(options.qps ?? DEFAULTS.qps, 'requests per second (--qps)');
+  const concurrency = positiveInteger(options.concurrency ?? DEFAULTS.concurrency, 'concurrency (--concurrency)');
+  const timeoutMs = positiveInteger(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeout (--timeout, ms)');
+  const maxResponseBytes = positiveInteger(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes, 'maximum response size (--max-response-size, bytes)');
   const retries = nonNegativeInteger(options.retries ?? DEFAULT_RETRY_SETTINGS.retries, 'retries');
-  const flagBytes = (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag bytes'));
+  const flagBytes = (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag size (--flag-bytes)'));
 
   const signal = options.signal ?? new AbortController().signal;
   const logger = options.logger ?? silentLogger();

@@ -13,7 +13,8 @@ export async function readToken(tokenFile: string | undefined, env: NodeJS.Proce
     try {
       text = await readFile(tokenFile, 'utf8');
     } catch (error) {
-      throw new UsageError(`Cannot read --token-file ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new UsageError(`Cannot read --token-file ${tokenFile}: ${reason}. Check the path and that this user may read the file.`);
     }
     const token = text.replace(/\r?\n$/, '').trim();
     if (token === '') throw new UsageError(`--token-file ${tokenFile} is empty: write the token on its first line.`);
