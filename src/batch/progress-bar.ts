@@ -32,7 +32,7 @@ export function createProgressDisplay(options: ProgressDisplayOptions): Progress
   const bar = new SingleBar(
     {
       stream: options.stream,
-      format: '{bar} {value}/{total} entries | {executions} executions | {size} | {rate} | ETA {eta_formatted}',
+      format: '{bar} {value}/{total} entries | {executions} executions | {size} | {rate} | ETA {eta}',
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -45,7 +45,7 @@ export function createProgressDisplay(options: ProgressDisplayOptions): Progress
     onProgress(event) {
       tracker.handle(event);
       const snapshot = tracker.snapshot();
-      const payload = progressPayload(snapshot, now() - startedAt);
+      const payload = { ...progressPayload(snapshot, now() - startedAt), eta: estimateRemaining(snapshot, now() - startedAt) };
       const total = Math.max(snapshot.entriesKnown, snapshot.entriesDone, 1);
 
       if (!started) {
@@ -83,4 +83,18 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   return unit === 0 ? `${Math.round(value)} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Estimates the time left from the entries settled so far. cli-progress's own estimate
+ * prints "NF" while the total still grows as run histories arrive, so this one shows "?".
+ */
+export function estimateRemaining(snapshot: ProgressSnapshot, elapsedMs: number): string {
+  const remaining = snapshot.entriesKnown - snapshot.entriesDone;
+  if (snapshot.entriesDone === 0 || elapsedMs <= 0 || remaining < 0) return '?';
+
+  const seconds = Math.ceil((remaining * elapsedMs) / snapshot.entriesDone / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
 }
