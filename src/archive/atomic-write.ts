@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArchiveWriteError } from '../coze/errors.js';
@@ -18,15 +18,16 @@ const pendingTemporaryFiles = new Set<string>();
  * Writes a file atomically: the bytes go to a temporary file beside the target, are flushed
  * with fsync, and only then renamed over the final name. A crash at any moment leaves either
  * the old file, the new file, or a stray temporary file, never a truncated final file.
+ * `data` may be pieces of text, which are written one after another as UTF-8.
  */
-export async function writeFileAtomic(finalPath: string, data: Buffer | string): Promise<void> {
+export async function writeFileAtomic(finalPath: string, data: Buffer | string | Iterable<string>): Promise<void> {
   const temporaryPath = `${finalPath}${TEMPORARY_SUFFIX}${randomBytes(4).toString('hex')}`;
   pendingTemporaryFiles.add(temporaryPath);
 
   try {
     const handle = await open(temporaryPath, 'wx', 0o644);
     try {
-      await handle.writeFile(data);
+      await writeFile(handle, data);
       await handle.sync();
     } finally {
       await handle.close();

@@ -85,7 +85,7 @@ function rateBoundRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
     runs: formatList(seconds(runs), 2),
     note:
       `Limit = ${shape.nodes + 1} requests (run history included) / ${shape.qps} qps. ` +
-      `Server over-limit answers (max of runs): ${overLimit}; busiest 1,000 ms window: ${busiestSecond} requests. ${savedNote(runs)}`,
+      `Server over-limit responses (max of runs): ${overLimit}. Busiest 1,000 ms window: ${busiestSecond} requests. ${savedNote(runs)}`,
   };
 }
 
@@ -110,8 +110,8 @@ function latencyBoundRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
     runs: formatList(seconds(runs), 2),
     note:
       `Limit = ${shape.latencyMs} ms × (1 run-history call + ${shape.nodes} nodes / ${shape.concurrency} in flight). ` +
-      `A fetch-only undici client (same workers, bodies dropped) took ${floor.toFixed(2)} s (${(floor / limitSeconds).toFixed(3)} × limit): ` +
-      `that share of the gap is the machine and the fake server's. ${savedNote(runs)}`,
+      `A fetch-only undici client (same workers, bodies dropped) took ${floor.toFixed(2)} s (${(floor / limitSeconds).toFixed(3)} × limit), ` +
+      `so that part of the gap belongs to the machine and the fake server. ${savedNote(runs)}`,
   };
 }
 
@@ -191,8 +191,8 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
       verdict: largePass ? 'PASS' : 'MISS',
       runs: formatList(rss(largeRuns), 1),
       note:
-        `Bound = idle RSS + ${BODY_COPIES_PER_REQUEST} copies × ${shape.concurrency} in flight × ${formatMib(shape.bytesPerNode)}; ` +
-        `the archive itself is ${formatMib(shape.nodes * shape.bytesPerNode)}. With half the nodes the peak was ` +
+        `Bound = idle RSS + ${BODY_COPIES_PER_REQUEST} copies × ${shape.concurrency} in flight × ${formatMib(shape.bytesPerNode)}. ` +
+        `The archive itself is ${formatMib(shape.nodes * shape.bytesPerNode)}. With half the nodes the peak was ` +
         `${halfRss.toFixed(1)} MiB (runs: ${formatList(rss(samples.memory.halfBodies), 1)}), so the full run is ` +
         `${(largeRss / halfRss).toFixed(3)} × that.`,
     },
@@ -215,7 +215,7 @@ function sequentialPeerRow(samples: BenchSamples): ReportRow {
     runs: formatList(seconds(sequential), 2),
     note:
       'Ratio = sequential wall / archiver wall in the same round, median over rounds. ' +
-      `Server over-limit answers (max of runs): ${Math.max(...sequential.map((run) => run.serverOverLimit))}. ${savedNote(sequential)}`,
+      `Server over-limit responses (max of runs): ${Math.max(...sequential.map((run) => run.serverOverLimit))}. ${savedNote(sequential)}`,
   };
 }
 
@@ -227,7 +227,7 @@ function naivePeerRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
   return {
     id: 'peer-naive',
     scenario: `Peer: naive Promise.all, server limit qps ${sizes.rateBound.qps}`,
-    measure: 'over-limit answers',
+    measure: 'over-limit responses',
     reference: `${nodes} nodes requested`,
     median: String(median(overLimit)),
     ratio: `${((median(overLimit) / nodes) * 100).toFixed(1)}% rejected`,
@@ -235,8 +235,8 @@ function naivePeerRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
     verdict: 'info',
     runs: formatList(overLimit, 0),
     note:
-      `Nodes saved (median): ${median(runs.map((run) => run.saved))} of ${nodes}, with no retry; ` +
-      `wall time (median): ${median(seconds(runs)).toFixed(2)} s.`,
+      `Nodes saved (median): ${median(runs.map((run) => run.saved))} of ${nodes}, with no retry. ` +
+      `Wall time (median): ${median(seconds(runs)).toFixed(2)} s.`,
   };
 }
 
@@ -252,7 +252,7 @@ function startupRow(samples: BenchSamples): ReportRow {
     target: 'report',
     verdict: 'info',
     runs: formatList(help, 0),
-    note: `${help.length} runs each, alternating; bare Node runs: ${formatList(bare, 0)} ms.`,
+    note: `${help.length} runs each, alternating. Bare Node runs: ${formatList(bare, 0)} ms.`,
   };
 }
 

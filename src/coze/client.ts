@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { firstLine, scrubSecret } from '../http/redact.js';
 import { CozeRequestError, type CozeErrorDetails } from './errors.js';
+import { latin1View, utf8BytesOfLatin1 } from './latin1-view.js';
 import {
   describeIssues,
   envelopeSchema,
@@ -36,7 +37,8 @@ export interface RunHistoryResult {
 
 export interface NodeOutputResult {
   isFinish: boolean | undefined;
-  nodeOutput: string;
+  /** `node_output` as UTF-8 bytes, ready to write. */
+  nodeOutput: Buffer;
   logid: string | undefined;
   httpStatus: number;
 }
@@ -103,12 +105,15 @@ export class CozeClient {
       `/v1/workflows/${encodeURIComponent(workflowId)}/run_histories/${encodeURIComponent(executeId)}` +
       `/execute_nodes/${encodeURIComponent(nodeExecuteUuid)}`;
     const response = await this.send('execute_node', path, ids, signal);
+    const fast = readNodeOutputFast(response);
+    if (fast !== undefined) return fast;
+
     const data = this.readEnvelope('execute_node', response, ids);
     const output = this.validate('execute_node', nodeOutputSchema, data, 'data', response, ids);
 
     return {
       isFinish: output.is_finish,
-      nodeOutput: output.node_output,
+      nodeOutput: Buffer.from(output.node_output, 'utf8'),
       logid: response.logid,
       httpStatus: response.status,
     };
@@ -276,6 +281,36 @@ export class CozeClient {
   private scrub(text: string): string {
     return scrubSecret(text, this.options.token);
   }
+}
+
+/**
+ * Reads a successful execute-node response through a Latin-1 view of its body, so a large
+ * output is never decoded to UTF-16 and encoded back. Returns undefined for anything else,
+ * which the normal path then reads and reports.
+ */
+function readNodeOutputFast(response: RawResponse): NodeOutputResult | undefined {
+  if (response.status < 200 || response.status >= 300) return undefined;
+  const text = latin1View(response.body);
+  if (text === undefined) return undefined;
+
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const envelope = envelopeSchema.safeParse(json);
+  if (!envelope.success || envelope.data.code !== 0) return undefined;
+  const output = nodeOutputSchema.safeParse(envelope.data.data);
+  if (!output.success) return undefined;
+
+  const bodyLogid = envelope.data.detail?.logid;
+  return {
+    isFinish: output.data.is_finish,
+    nodeOutput: utf8BytesOfLatin1(output.data.node_output),
+    logid: response.logid ?? (typeof bodyLogid === 'string' ? utf8BytesOfLatin1(bodyLogid).toString('utf8') : undefined),
+    httpStatus: response.status,
+  };
 }
 
 /**

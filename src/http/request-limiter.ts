@@ -1,6 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import pThrottle from 'p-throttle';
 import type { Logger } from 'pino';
+
+import { RequestWindow } from './request-window.js';
 
 export interface RequestLimiterOptions {
   /** Ceiling of requests started in any one-second window. */
@@ -16,23 +17,24 @@ export interface RequestLimiterOptions {
 }
 
 /**
- * The throttle's window, a little over one second: requests leave the client on its clock
- * but are counted on Coze's, and event-loop delays can bunch them by a few milliseconds.
+ * The window Coze counts requests in. Coze states its limits per second; 5 ms on top
+ * absorbs rounding of the two clocks to whole milliseconds.
  */
-const THROTTLE_INTERVAL_MS = 1_020;
+const RATE_WINDOW_MS = 1_005;
 
 /** Lowest share of `qps` the run slows down to after repeated over-limit responses. */
 const MIN_RATE_FACTOR = 1 / 8;
 
 /**
- * One limiter per run, shared by both endpoints and every execution. p-throttle (strict)
+ * One limiter per run, shared by both endpoints and every execution. A `RequestWindow`
  * keeps the hard ceiling. On top of it an adaptive gate pauses the whole run after an
  * over-limit response and spaces requests out at a lower rate until Coze stays quiet.
  */
 export class RequestLimiter {
   readonly qps: number;
+  readonly concurrency: number;
   private readonly concurrencyLimit: LimitFunction;
-  private readonly throttle: <T>(task: () => Promise<T>) => Promise<T>;
+  private readonly window: RequestWindow;
   private readonly logger: Logger | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly overLimitPauseMs: number;
@@ -47,26 +49,29 @@ export class RequestLimiter {
 
   constructor(options: RequestLimiterOptions) {
     this.qps = options.qps;
+    this.concurrency = options.concurrency;
     this.logger = options.logger;
     this.signal = options.signal;
     this.overLimitPauseMs = options.overLimitPauseMs ?? 1_000;
     this.recoveryAfterMs = options.recoveryAfterMs ?? 10_000;
     this.concurrencyLimit = pLimit(options.concurrency);
 
-    const throttled = pThrottle({ limit: options.qps, interval: THROTTLE_INTERVAL_MS, strict: true, signal: options.signal })(
-      (task: () => Promise<unknown>) => task(),
-    );
-    this.throttle = <T>(task: () => Promise<T>) => throttled(task) as Promise<T>;
+    // Coze's limits are whole numbers per second; a rate below 1 becomes one request per 1/qps seconds.
+    const windowLimit = Math.max(1, Math.floor(options.qps));
+    this.window = new RequestWindow(windowLimit, options.qps < 1 ? RATE_WINDOW_MS / options.qps : RATE_WINDOW_MS);
   }
 
-  /** Runs one request attempt once a concurrency slot, the adaptive gate and the throttle allow it. */
+  /** Runs one request attempt once a concurrency slot, the adaptive gate and the rate window allow it. */
   run<T>(task: () => Promise<T>): Promise<T> {
     return this.concurrencyLimit(async () => {
       await this.waitForGate();
-      return this.throttle(() => {
-        this.started += 1;
-        return task();
-      });
+      await this.window.acquire(this.signal);
+      this.started += 1;
+      try {
+        return await task();
+      } finally {
+        this.window.settle();
+      }
     });
   }
 

@@ -300,8 +300,45 @@ describe('CozeClient.getNodeOutput', () => {
 
     const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
 
-    expect(result).toEqual({ isFinish: false, nodeOutput: text, logid: 'NODE_LOGID', httpStatus: 200 });
+    expect(result).toEqual({ isFinish: false, nodeOutput: Buffer.from(text, 'utf8'), logid: 'NODE_LOGID', httpStatus: 200 });
     agent.assertNoPendingInterceptors();
+  });
+
+  it('escaped characters keep their bytes', async () => {
+    const { pool, client } = setup();
+    // JSON escapes, including a surrogate pair, force the normal UTF-8 decoding path.
+    const body = '{"code":0,"msg":"Success","data":{"is_finish":true,"node_output":"\\u4e2d\\u6587 \\ud83d\\ude00 \\"q\\"\\n"}}';
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from('中文 😀 "q"\n', 'utf8'));
+  });
+
+  it('raw UTF-8 bytes pass unchanged', async () => {
+    const { pool, client } = setup();
+    const text = 'café © 中文输出 😀\t"quoted"\\';
+    const body = JSON.stringify({ code: 0, msg: 'Success', data: { is_finish: true, node_output: text }, detail: { logid: 'LOG_中' } });
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from(text, 'utf8'));
+    expect(result.logid).toBe('LOG_中');
+  });
+
+  it('invalid UTF-8 becomes U+FFFD', async () => {
+    const { pool, client } = setup();
+    const body = Buffer.concat([
+      Buffer.from('{"code":0,"msg":"","data":{"is_finish":true,"node_output":"a', 'utf8'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('b"}}', 'utf8'),
+    ]);
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, body, { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from('a\ufffd\ufffdb', 'utf8'));
   });
 
   it('null node_output is empty', async () => {
@@ -312,7 +349,7 @@ describe('CozeClient.getNodeOutput', () => {
 
     const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
 
-    expect(result.nodeOutput).toBe('');
+    expect(result.nodeOutput.length).toBe(0);
     expect(result.isFinish).toBe(true);
   });
 
