@@ -26,6 +26,12 @@ import {
 import { ManifestWriter } from './manifest-writer.js';
 import { NODE_OUTPUT_RETENTION_MS, type RunContext } from './run-context.js';
 
+interface OutputPlan {
+  planned: PlannedEntry[];
+  isRunning: boolean;
+  isTrimmed: boolean;
+}
+
 export interface ExecutionTarget {
   workflowId: string;
   executeId: string;
@@ -69,7 +75,9 @@ export class ExecutionArchiver {
   private executionAgeMs: number | undefined;
   /** Time since `create_time`, for the grace period in which Coze may return 4314. */
   private startedAgeMs: number | undefined;
+  /** The parsed run history, from `prepare` until `archive` has planned the outputs. */
   private record: RunHistoryRecord | undefined;
+  private runHistoryRead = false;
   private prepared = false;
 
   constructor(context: RunContext, target: ExecutionTarget) {
@@ -97,6 +105,7 @@ export class ExecutionArchiver {
       await this.loadPrevious();
       this.context.logger.info(this.ids(), 'execution started');
       this.record = await this.readRunHistory(runHistory);
+      this.runHistoryRead = this.record !== undefined;
     } catch (error) {
       this.noteFatal(error);
     }
@@ -114,7 +123,7 @@ export class ExecutionArchiver {
     if (!this.prepared) await this.prepare();
 
     try {
-      if (this.record !== undefined && this.fatalError === undefined) await this.archiveOutputs(this.record);
+      if (this.record !== undefined && this.fatalError === undefined) await this.archiveOutputs(this.planOutputs());
     } catch (error) {
       this.noteFatal(error);
     } finally {
@@ -211,12 +220,22 @@ export class ExecutionArchiver {
     }
   }
 
-  private async archiveOutputs(record: RunHistoryRecord): Promise<void> {
+  /**
+   * Lists the outputs to archive and lets go of the parsed run history, which for 20,000
+   * nodes is several times the size of what the entries keep.
+   */
+  private planOutputs(): OutputPlan {
+    const record = this.record!;
+    this.record = undefined;
+
     const isRunning = record.execute_status === 'Running';
     const nodeRuns = discoverNodeRuns(record);
     // The inline outputs of a running execution are not final; the next run archives them.
     const inline = isRunning ? [] : discoverInlineOutputs(record);
-    const planned = [...nodeRuns, ...inline];
+    return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };
+  }
+
+  private async archiveOutputs({ planned, isRunning, isTrimmed }: OutputPlan): Promise<void> {
     this.manifest.nodes = planned.map((entry) => blankEntry(entry));
 
     // Workers take entries one at a time, so waiting work costs memory per worker, not per
@@ -227,7 +246,7 @@ export class ExecutionArchiver {
       while (next < planned.length) {
         const index = next;
         next += 1;
-        await this.settleEntry(planned[index]!, this.manifest.nodes[index]!, isRunning, record.is_output_trimmed === true);
+        await this.settleEntry(planned[index]!, this.manifest.nodes[index]!, isRunning, isTrimmed);
       }
     };
     const workerCount = Math.min(planned.length, 2 * this.context.limiter.concurrency);
@@ -425,7 +444,7 @@ export class ExecutionArchiver {
 
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
-    if (this.record === undefined) this.carryPrevious();
+    if (!this.runHistoryRead) this.carryPrevious();
     const interrupted = this.context.signal.aborted;
     for (const entry of m.nodes) {
       if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';

@@ -74,7 +74,6 @@ interface BatchItem {
   outcome: ExecutionOutcome;
   index: number;
   archiver?: ExecutionArchiver;
-  record?: RunHistoryRecord;
   archived: boolean;
 }
 
@@ -140,11 +139,11 @@ class Batch {
 
     const archiver = new ExecutionArchiver(this.context, ids(item));
     item.archiver = archiver;
-    item.record = await archiver.prepare(runHistory);
+    const record = await archiver.prepare(runHistory);
     item.outcome.ageMs = archiver.ageMs;
 
-    if (item.record === undefined) await this.archive(item);
-    else this.emit({ type: 'execution-prepared', ...ids(item), entries: plannedEntryCount(item.record) });
+    if (record === undefined) await this.archive(item);
+    else this.emit({ type: 'execution-prepared', ...ids(item), entries: plannedEntryCount(record) });
   }
 
   private warnAboutExpiry(items: readonly BatchItem[]): void {
@@ -172,7 +171,6 @@ class Batch {
       this.noteError(item, error);
       item.outcome.manifest = await readWrittenManifest(this.context.outDir, item.outcome);
     }
-    item.record = undefined;
     if (item.outcome.manifest !== undefined) {
       this.emit({ type: 'execution-finished', ...ids(item), totals: item.outcome.manifest.totals });
     }
