@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { GENERATED_END, GENERATED_START } from '../src/bench/benchmarks-doc.js';
+import { ROW_IDS } from '../src/bench/report-rows.js';
+import { makeTempDir, PROJECT_ROOT } from './helpers/run-cli.js';
+
+// The bench is tested as shipped, from the compiled output that `npm test` builds first.
+const BENCH = path.join(PROJECT_ROOT, 'dist', 'bench', 'run-bench.js');
+const HAND_WRITTEN = 'Notes written by hand stay.';
+
+let removeTempDir: (() => Promise<void>) | undefined;
+
+afterEach(async () => {
+  await removeTempDir?.();
+  removeTempDir = undefined;
+});
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (!existsSync(BENCH)) throw new Error(`${BENCH} is missing: run \`npm run build\` before this test`);
+
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BENCH, ...args], { cwd: PROJECT_ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Returns the body lines of the text table: everything between the dashed rule and the blank line after it. */
+function textTableRows(stdout: string): string[] {
+  const lines = stdout.split('\n');
+  const rule = lines.findIndex((line) => /^-+( +-+)+$/.test(line));
+  const end = lines.indexOf('', rule);
+  return lines.slice(rule + 1, end);
+}
+
+describe('bench quick run', () => {
+  it('reports every scenario row', async () => {
+    const temp = await makeTempDir('coze-bench-smoke-');
+    removeTempDir = temp.remove;
+    const outFile = path.join(temp.dir, 'benchmarks.md');
+    await writeFile(outFile, `# Benchmarks\n\n${HAND_WRITTEN}\n\n${GENERATED_START}\nold table\n${GENERATED_END}\n`);
+
+    const result = await runBench(['--quick', '--repeat', '1', '--out', outFile]);
+
+    expect(result.code, result.stderr).toBe(0);
+    const rows = textTableRows(result.stdout);
+    expect(rows).toHaveLength(ROW_IDS.length);
+    for (const row of rows) expect(row).toMatch(/ (PASS|MISS|info)$/);
+
+    const doc = await readFile(outFile, 'utf8');
+    expect(doc).toContain(HAND_WRITTEN);
+    expect(doc).not.toContain('old table');
+    expect(doc).toContain('| Scenario | Measure | Limit / baseline | Median | Ratio | Target | Result | Runs |');
+    for (const id of ROW_IDS) expect(doc).toContain(`- **${id}**: `);
+    expect(doc).toMatch(/- Node v\d+\.\d+\.\d+/);
+    expect(doc).toContain('- Command: `npm run bench -- --quick --repeat 1 --out ');
+  }, 20_000);
+
+  it('rejects an invalid --repeat', async () => {
+    const result = await runBench(['--repeat', '0']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Invalid `--repeat` 0');
+  });
+});
