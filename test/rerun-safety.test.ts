@@ -40,7 +40,7 @@ describe('re-runs that stop early', () => {
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(1);
-    const second = await runCli(fetchArgs(server, outDir, ['--timeout', '30s']), {
+    const second = await runCli(fetchArgs(server, outDir, ['--timeout', '30s', '--json']), {
       env,
       onSpawn: (child) => {
         void waitFor(() => server.countRequests({ route: 'run_history' }) === 2).then(() => child.kill('SIGINT'));
@@ -49,6 +49,7 @@ describe('re-runs that stop early', () => {
     const manifest = await manifestOf(outDir);
 
     expect(second.code).toBe(130);
+    expect((JSON.parse(second.stdout) as { stopped: string | null }).stopped).toBe('interrupted');
     expect(manifest.totals.saved).toBe(4);
     expect(manifest.execute_status).toBe('Success');
     expect(manifest.stopped).toBe('interrupted');
@@ -119,6 +120,17 @@ describe('input mistakes', () => {
     expect(result.stderr).toContain('line break');
     expect(result.stderr).not.toContain(TOKEN);
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('dry run of a comment-only list', async () => {
+    const outDir = await cleanups.folder();
+    const list = path.join(outDir, 'list.txt');
+    await writeFile(list, '# nothing to archive today\n\n');
+
+    const result = await runCli(['fetch', '--from', list, '--dry-run'], { env: {} });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('No valid execution');
   });
 
   it('--out naming a file exits 2', async () => {

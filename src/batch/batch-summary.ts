@@ -46,10 +46,10 @@ export function summaryTable(result: BatchResult, input: InputReport, expiryWarn
 }
 
 /** Builds the `--json` document of a batch: ids as strings, executions in summary order. */
-export function summaryDocument(result: BatchResult, input: InputReport, exitCode: number): Record<string, unknown> {
+export function summaryDocument(result: BatchResult, input: InputReport, exitCode: number, interrupted = false): Record<string, unknown> {
   return {
     exit_code: exitCode,
-    stopped: result.fatalError === undefined ? null : errorMessage(result.fatalError),
+    stopped: result.fatalError !== undefined ? errorMessage(result.fatalError) : interrupted ? 'interrupted' : null,
     input: { source: input.source, format: input.format, executions: result.executions.length, duplicate_lines: input.duplicateLines },
     bad_lines: input.badLines,
     totals: batchTotals(result),

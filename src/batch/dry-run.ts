@@ -30,6 +30,7 @@ export function dryRunText(plan: DryRunPlan): string {
     `Cost: ${plan.runHistoryCalls} run-history calls now; node calls unknown until run history is read ` +
       '(one per output-node run not saved by an earlier run).',
   ];
+  if (plan.executions === 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
   if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
   if (plan.input.badLines.length > 0) lines.push(`${plan.input.badLines.length} bad input lines, listed above.`);
   if (plan.input.duplicateLines.length > 0) lines.push(`${plan.input.duplicateLines.length} duplicate lines would be skipped.`);

@@ -228,7 +228,8 @@ function fetchExitCode(result: BatchResult, input: InputReport, environment: Cli
 }
 
 function printSummary(result: BatchResult, input: InputReport, exitCode: number, flags: FetchFlags, environment: CliEnvironment): void {
-  if (flags.json) environment.stdout.write(`${JSON.stringify(summaryDocument(result, input, exitCode), null, 2)}\n`);
+  const document = summaryDocument(result, input, exitCode, environment.signal.aborted);
+  if (flags.json) environment.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   else if (!flags.quiet) environment.stderr.write(summaryTable(result, input, flags.expiryWarning));
 }
 

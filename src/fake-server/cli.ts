@@ -48,9 +48,15 @@ function parseCount(flag: string, value: string): number {
 }
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+
   let options: FakeCozeServerOptions;
   try {
-    options = parseCliOptions(process.argv.slice(2));
+    options = parseCliOptions(args);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exitCode = 2;
