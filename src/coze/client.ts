@@ -148,7 +148,8 @@ export class CozeClient {
       retryAfterMs = parseRetryAfter(response.headers['retry-after']);
       const rawRetryAfter = headerValue(response.headers['retry-after']);
 
-      const body = await readBounded(response.body, this.options.maxResponseBytes, () => {
+      const declaredLength = Number(headerValue(response.headers['content-length']) ?? Number.NaN);
+      const body = await readBounded(response.body, this.options.maxResponseBytes, declaredLength, () => {
         throw this.error(endpoint, ids, {
           kind: 'too_large',
           httpStatus: status,
@@ -317,19 +318,34 @@ function readNodeOutputFast(response: RawResponse): NodeOutputResult | undefined
  * Reads a body into one Buffer, ending it once it passes `maxBytes`. Memory per request is
  * therefore bounded by the maximum response size, not by what the server chooses to send.
  */
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(error?: Error): void }, maxBytes: number, onTooLarge: () => never): Promise<Buffer> {
+async function readBounded(
+  body: AsyncIterable<Buffer> & { destroy(error?: Error): void },
+  maxBytes: number,
+  declaredLength: number,
+  onTooLarge: () => never,
+): Promise<Buffer> {
+  // With a Content-Length the body goes straight into one buffer of that size, so a large
+  // output never exists as chunks and a joined copy at once.
+  const presized = Number.isSafeInteger(declaredLength) && declaredLength >= 0 && declaredLength <= maxBytes;
+  let target = presized ? Buffer.allocUnsafe(declaredLength) : undefined;
   const chunks: Buffer[] = [];
   let length = 0;
 
   for await (const chunk of body) {
-    length += chunk.length;
-    if (length > maxBytes) {
+    if (length + chunk.length > maxBytes) {
       body.destroy();
       onTooLarge();
     }
-    chunks.push(chunk);
+    if (target !== undefined && length + chunk.length > target.length) {
+      // More bytes than declared: keep what arrived and collect the rest as chunks.
+      chunks.push(target.subarray(0, length));
+      target = undefined;
+    }
+    if (target !== undefined) chunk.copy(target, length);
+    else chunks.push(chunk);
+    length += chunk.length;
   }
-  return Buffer.concat(chunks, length);
+  return target !== undefined ? target.subarray(0, length) : Buffer.concat(chunks, length);
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
