@@ -46,14 +46,8 @@ export interface ManifestEntry {
   saved_at?: string;
 }
 
-export interface ExecutionError {
-  message: string;
-  kind?: string | undefined;
-  http_status?: number | undefined;
-  code?: number | undefined;
-  msg?: string | undefined;
-  logid?: string | undefined;
-}
+/** Why the run history could not be read: the same fields as an entry's error. */
+export type ExecutionError = EntryError;
 
 export interface ExecutionManifest {
   manifest_version: number;

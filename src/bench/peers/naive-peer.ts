@@ -1,11 +1,9 @@
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { Agent } from 'undici';
 
 import type { ChildJob, SubjectOutcome } from '../child-protocol.js';
-import { getJson, isOverLimit, listNodeUuids, nodeOutputOf, nodeUrl } from './peer-http.js';
+import { fetchAndSaveNode, listNodeUuids } from './peer-http.js';
 
 /**
  * Fetches every node the way many first scripts do: one `Promise.all` over every node, with
@@ -22,21 +20,7 @@ export async function runNaivePeer(job: ChildJob): Promise<SubjectOutcome> {
     const uuids = await listNodeUuids(job, dispatcher);
     outcome.nodes = uuids.length;
 
-    await Promise.all(
-      uuids.map(async (uuid, index) => {
-        const response = await getJson(nodeUrl(job, uuid), job.token, dispatcher);
-        const output = nodeOutputOf(response);
-        if (output === undefined) {
-          if (isOverLimit(response)) outcome.overLimitAnswers += 1;
-          return;
-        }
-
-        const data = Buffer.from(output, 'utf8');
-        await writeFile(path.join(job.outDir, `${index}.txt`), data);
-        outcome.saved += 1;
-        outcome.savedBytes += data.length;
-      }),
-    );
+    await Promise.all(uuids.map((uuid, index) => fetchAndSaveNode(job, uuid, index, dispatcher, outcome)));
     outcome.wallMs = performance.now() - started;
     return outcome;
   } finally {

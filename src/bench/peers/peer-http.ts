@@ -1,6 +1,9 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
 import { request, type Dispatcher } from 'undici';
 
-import type { ChildJob } from '../child-protocol.js';
+import type { ChildJob, SubjectOutcome } from '../child-protocol.js';
 
 /** A decoded Coze response: the HTTP status and the parsed body. */
 export interface PeerResponse {
@@ -43,4 +46,22 @@ export function nodeOutputOf(response: PeerResponse): string | undefined {
 /** Returns true for an over-limit response: the fake server sends HTTP 429 or code 4020, as Coze may. */
 export function isOverLimit(response: PeerResponse): boolean {
   return response.status === 429 || (response.json as { code?: number }).code === 4020;
+}
+
+/**
+ * Fetches one node result and writes it as `<index>.txt` with no validation, hashing or
+ * atomic rename, counting it in `outcome`. An over-limit response is counted and the node lost.
+ */
+export async function fetchAndSaveNode(job: ChildJob, uuid: string, index: number, dispatcher: Dispatcher, outcome: SubjectOutcome): Promise<void> {
+  const response = await getJson(nodeUrl(job, uuid), job.token, dispatcher);
+  const output = nodeOutputOf(response);
+  if (output === undefined) {
+    if (isOverLimit(response)) outcome.overLimitAnswers += 1;
+    return;
+  }
+
+  const data = Buffer.from(output, 'utf8');
+  await writeFile(path.join(job.outDir, `${index}.txt`), data);
+  outcome.saved += 1;
+  outcome.savedBytes += data.length;
 }

@@ -1,11 +1,9 @@
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { Agent } from 'undici';
 
 import type { ChildJob, SubjectOutcome } from '../child-protocol.js';
-import { getJson, isOverLimit, listNodeUuids, nodeOutputOf, nodeUrl } from './peer-http.js';
+import { fetchAndSaveNode, listNodeUuids } from './peer-http.js';
 
 /**
  * Fetches node results the way the official SDK examples do: reads the run history once,
@@ -22,17 +20,7 @@ export async function runSequentialPeer(job: ChildJob): Promise<SubjectOutcome> 
     outcome.nodes = uuids.length;
 
     for (const [index, uuid] of uuids.entries()) {
-      const response = await getJson(nodeUrl(job, uuid), job.token, dispatcher);
-      const output = nodeOutputOf(response);
-      if (output === undefined) {
-        if (isOverLimit(response)) outcome.overLimitAnswers += 1;
-        continue;
-      }
-
-      const data = Buffer.from(output, 'utf8');
-      await writeFile(path.join(job.outDir, `${index}.txt`), data);
-      outcome.saved += 1;
-      outcome.savedBytes += data.length;
+      await fetchAndSaveNode(job, uuid, index, dispatcher, outcome);
     }
     outcome.wallMs = performance.now() - started;
     return outcome;
