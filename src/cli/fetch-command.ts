@@ -52,7 +52,8 @@ export interface FetchFlags {
   flagBytes: number[];
   force: boolean;
   json: boolean;
-  logLevel: string;
+  /** Undefined when not given: `info`, or `warn` while a progress bar is drawn. */
+  logLevel?: string;
 }
 
 /** Declares `fetch` and its options; the action runs the library and sets the exit code. */
@@ -120,7 +121,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
     .option('--json', 'print a JSON summary to stdout', false)
     .option('--quiet', 'write only errors to stderr: no progress bar, no log lines below error, no summary table', false)
     .addOption(
-      new Option('--log-level <level>', 'log detail on stderr').choices(LOG_LEVELS).default('info'),
+      new Option('--log-level <level>', 'log detail on stderr (default: info, or warn while a progress bar is shown)').choices(LOG_LEVELS),
     )
     .addHelpText(
       'after',
@@ -144,10 +145,11 @@ async function runFetch(flags: FetchFlags, environment: CliEnvironment): Promise
     throw new UsageError(`No valid execution in --from ${input.source}: each line needs a workflow_id and an execute_id of digits.`);
   }
 
-  const logger: Logger = environment.makeLogger(flags.quiet ? 'error' : flags.logLevel);
-  const display = wantsProgressBar(environment.stderr, flags)
-    ? createProgressDisplay({ stream: environment.stderr, executions: targets.length })
-    : undefined;
+  const showProgress = wantsProgressBar(environment.stderr, flags);
+  // Info lines would break into the bar, so a terminal with a bar gets warnings and errors only.
+  const level = flags.quiet ? 'error' : (flags.logLevel ?? (showProgress ? 'warn' : 'info'));
+  const logger: Logger = environment.makeLogger(level);
+  const display = showProgress ? createProgressDisplay({ stream: environment.stderr, executions: targets.length }) : undefined;
 
   let result: BatchResult;
   try {
