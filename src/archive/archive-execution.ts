@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -88,6 +89,8 @@ export class ExecutionArchiver {
     }
     this.context = context;
     this.target = target;
+    // Each worker's retry loop, request and limiter wait listen on this signal at once.
+    setMaxListeners(0, this.controller.signal);
     this.folder = resolveInside(context.outDir, path.join(target.workflowId, target.executeId));
     this.manifest = emptyManifest(context, target);
     this.writer = new ManifestWriter(path.join(this.folder, MANIFEST_FILE), () => this.snapshot());

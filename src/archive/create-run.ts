@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 
 import type { Logger } from 'pino';
@@ -76,6 +77,8 @@ export function createRun(options: RunOptions): Run {
   const flagBytes = (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag size (--flag-bytes)'));
 
   const signal = options.signal ?? new AbortController().signal;
+  // The limiter's waits for every worker of every execution listen on the run's signal.
+  setMaxListeners(0, signal);
   const logger = options.logger ?? silentLogger();
   const client = new CozeClient({
     baseUrl,

@@ -32,7 +32,7 @@ export function createProgressDisplay(options: ProgressDisplayOptions): Progress
   const bar = new SingleBar(
     {
       stream: options.stream,
-      format: '{bar} {value}/{total} entries | {executions} executions | {size} | {rate} | ETA {eta}',
+      format: '{bar} {value}/{total} entries | {executions} executions | {size} | {rate} | ETA {timeLeft}',
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -45,7 +45,7 @@ export function createProgressDisplay(options: ProgressDisplayOptions): Progress
     onProgress(event) {
       tracker.handle(event);
       const snapshot = tracker.snapshot();
-      const payload = { ...progressPayload(snapshot, now() - startedAt), eta: estimateRemaining(snapshot, now() - startedAt) };
+      const payload = { ...progressPayload(snapshot, now() - startedAt), timeLeft: estimateRemaining(snapshot, now() - startedAt) };
       const total = Math.max(snapshot.entriesKnown, snapshot.entriesDone, 1);
 
       if (!started) {
