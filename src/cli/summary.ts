@@ -3,12 +3,6 @@ import path from 'node:path';
 import type { ExecutionManifest } from '../archive/manifest.js';
 import { escapeControlCharacters } from '../http/redact.js';
 
-/** Builds the `--json` document: one object per execution, ids as strings, then the exit code. */
-export function jsonSummary(manifests: readonly ExecutionManifest[], outDir: string, exitCode: number): string {
-  const executions = manifests.map((m) => executionSummary(m, outDir));
-  return `${JSON.stringify({ exit_code: exitCode, executions }, null, 2)}\n`;
-}
-
 /** Builds one execution of the `--json` document, ids as strings. */
 export function executionSummary(m: ExecutionManifest, outDir: string) {
   return {
