@@ -156,7 +156,7 @@ describe('failure details', () => {
   it('fails an item whose Retry-After passes the cap', async () => {
     const server = await start(executionScenario(4, { faults: [onNode2({ type: 'status', status: 429, code: 4020, retryAfter: '120' }, 10)] }));
     const started = Date.now();
-    // One request at a time, so nodes 3 and 4 start after the answer; a 120 s pause would hold them.
+    // One request at a time, so nodes 3 and 4 start after the 429. A 120 s pause would hold them.
     const { manifest } = await archive(server, { maxRetryAfterMs: 1_000, concurrency: 1 });
     const entry = entryFor(manifest, 2);
 

@@ -411,7 +411,7 @@ export class ExecutionArchiver {
 
   /**
    * Keeps an earlier run's entries and execution fields when the run history cannot be read
-   * now (a network fault, a rejected token), so a failed re-run never forgets saved outputs.
+   * now (a network fault, a rejected token), so a failed re-run keeps every saved output listed.
    */
   private carryPrevious(): void {
     // NOTE: carried entries are not re-checked against the disk here; `verify` does that.

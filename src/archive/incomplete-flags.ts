@@ -1,6 +1,6 @@
 /**
- * Coze says output over "1 MB" may come back incomplete without saying whether that is
- * 1,000,000 or 1,048,576 bytes, so both readings flag by default; the lower one decides.
+ * Coze documents that output over "1 MB" may come back incomplete, without stating whether
+ * that is 1,000,000 or 1,048,576 bytes. Both readings flag by default, so the lower one decides.
  */
 export const DEFAULT_FLAG_BYTES: readonly number[] = [1_000_000, 1_048_576];
 

@@ -43,7 +43,7 @@ export interface ExecutionOutcome {
   polls: number;
   /** An error that ended this execution alone, outside its manifest. */
   error?: string;
-  /** True when Coze answered 4101: the token may not read this workflow. The exit code is then 3. */
+  /** True when Coze returned 4101: the token may not read this workflow. The exit code is then 3. */
   permissionDenied?: boolean;
 }
 

@@ -49,7 +49,7 @@ export function summaryTable(result: BatchResult, input: InputReport, expiryWarn
 export function summaryDocument(result: BatchResult, input: InputReport, exitCode: number, interrupted = false): Record<string, unknown> {
   return {
     exit_code: exitCode,
-    stopped: result.fatalError !== undefined ? errorMessage(result.fatalError) : interrupted ? 'interrupted' : null,
+    stopped: stopReason(result, interrupted),
     input: { source: input.source, format: input.format, executions: result.executions.length, duplicate_lines: input.duplicateLines },
     bad_lines: input.badLines,
     totals: batchTotals(result),
@@ -192,4 +192,9 @@ function errorMessage(error: unknown): string {
 
 function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+function stopReason(result: BatchResult, interrupted: boolean): string | null {
+  if (result.fatalError !== undefined) return errorMessage(result.fatalError);
+  return interrupted ? 'interrupted' : null;
 }

@@ -7,7 +7,7 @@ const UNIT_MS: Record<string, number> = {
 
 /**
  * Parses a duration with a unit (`500ms`, `30s`, `5m`, `1h`, `1.5s`) into milliseconds.
- * A bare number is rejected because a cron line that says `--timeout 30` is ambiguous.
+ * A bare number is rejected because `--timeout 30` in a cron line is ambiguous.
  */
 export function parseDuration(text: string, optionName = 'duration'): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/i.exec(text);

@@ -1,5 +1,5 @@
 /**
- * What went wrong with one request to Coze. One class with a `kind` keeps the retry
+ * The kind of failure of one request to Coze. One error class with a `kind` keeps the retry
  * table in one place: the policy looks at `kind`, `httpStatus`, `code` and `undiciCode`.
  */
 export type CozeErrorKind =

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * An id that Coze sends as a digit string of about 19 digits, larger than 2^53.
- * A number is accepted only while it is still exact; past 2^53 its digits are already
+ * A number is accepted only while it is still exact. Past 2^53 its digits are already
  * lost in JSON.parse, so the value is rejected and the issue path names the field.
  */
 export const cozeId = z.union([z.string().min(1), z.number()]).transform((value, context) => {

@@ -75,7 +75,7 @@ export class RequestLimiter {
     });
   }
 
-  /** Pauses and slows the whole run after Coze answers over-limit. */
+  /** Pauses and slows the whole run after an over-limit response from Coze. */
   reportOverLimit(retryAfterMs: number | undefined): void {
     const now = Date.now();
     this.overLimitAnswers += 1;

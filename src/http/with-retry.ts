@@ -40,7 +40,7 @@ export interface RetryCall {
 
 /**
  * Runs one request with retries. Every attempt takes its own turn in the shared limiter, so
- * a retry never jumps the rate limit; the waits between attempts hold no concurrency slot.
+ * a retry never jumps the rate limit. The waits between attempts hold no concurrency slot.
  */
 export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promise<T>, call: RetryCall): Promise<T> {
   const { limiter, settings, signal, logger, logFields, tally } = call;
@@ -96,7 +96,7 @@ function retryAfterTooLong(error: CozeRequestError, waitMs: number, capMs: numbe
   });
 }
 
-/** The fields of an error worth a log line; never headers, so never the token. */
+/** Picks the fields of an error worth a log line. Headers are left out, so the token is too. */
 export function describeForLog(error: unknown): Record<string, unknown> {
   if (!(error instanceof CozeRequestError)) {
     return { err: error instanceof Error ? error.message : String(error) };

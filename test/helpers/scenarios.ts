@@ -6,7 +6,7 @@ export const TOKEN = 'pat_test_token_5d2a';
 
 type ScenarioNode = NonNullable<NonNullable<Scenario['executions']>[number]['nodes']>[number];
 
-/** The uuid of test node `index`, shaped like the ones Coze sends. */
+/** Builds the uuid of test node `index`, shaped like the ones Coze sends. */
 export function nodeUuid(index: number): string {
   return `0000${String(index).padStart(4, '0')}-1111-4222-8333-444455556666`;
 }
@@ -17,7 +17,7 @@ export function nodeText(index: number, chars = 60): string {
   return base.repeat(Math.ceil(chars / base.length)).slice(0, chars);
 }
 
-/** One successful execution with `count` small output nodes, plus optional scenario fields. */
+/** Builds one successful execution with `count` small output nodes, plus optional scenario fields. */
 export function executionScenario(count: number, extra: Partial<Scenario> = {}, nodeExtra: (index: number) => Partial<ScenarioNode> = () => ({})): Scenario {
   const nodes: ScenarioNode[] = [];
   for (let index = 1; index <= count; index += 1) {
