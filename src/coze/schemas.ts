@@ -28,7 +28,7 @@ const errorCode = z
 const unixSeconds = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
 
 export const nodeExecuteStatusSchema = z.looseObject({
-  node_id: z.union([z.string(), z.number()]).transform(String),
+  node_id: cozeId,
   is_finish: z.boolean(),
   update_time: unixSeconds.optional(),
   node_execute_uuid: z.string().min(1),

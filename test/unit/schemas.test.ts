@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { envelopeSchema, nodeOutputSchema, runHistoryRecordSchema } from '../../src/coze/schemas.js';
+import { envelopeSchema, nodeExecuteStatusSchema, nodeOutputSchema, runHistoryRecordSchema } from '../../src/coze/schemas.js';
 
 const EXECUTE_ID = '7512345678901234567';
 const BOT_ID = '7498765432109876543';
@@ -197,5 +197,22 @@ describe('envelopeSchema', () => {
 
   it('missing code fails', () => {
     expect(envelopeSchema.safeParse({ msg: 'ok' }).success).toBe(false);
+  });
+});
+
+describe('nodeExecuteStatusSchema', () => {
+  const base = { is_finish: true, node_execute_uuid: 'u-1' };
+
+  it('turns a small numeric node_id into a string', () => {
+    const parsed = nodeExecuteStatusSchema.parse({ ...base, node_id: 135201 });
+
+    expect(parsed.node_id).toBe('135201');
+  });
+
+  it('rejects a node_id beyond 2^53', () => {
+    const result = nodeExecuteStatusSchema.safeParse({ ...base, node_id: 2 ** 53 + 2 });
+
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['node_id']);
   });
 });
