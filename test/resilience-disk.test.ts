@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
-import { CLI_PATH } from './helpers/run-cli.js';
+import { CLI_PATH, PROJECT_ROOT } from './helpers/run-cli.js';
 import { EXECUTE_ID, executionScenario, nodeText, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
 const cleanups = new Cleanups();
@@ -26,13 +27,20 @@ interface DiskRun {
  * The script prints the exit code, the folder listing and the manifest before the
  * namespace ends.
  */
-async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, extraArgs: string[] = []): Promise<DiskRun> {
+async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNobody = false): Promise<DiskRun> {
   const outDir = await cleanups.folder();
   const folder = `${outDir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
-  const cli = [process.execPath, CLI_PATH, 'fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID,
-    '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms', '--concurrency', '1', ...extraArgs]
+  // Root ignores file modes, so a permission test runs the CLI as the unprivileged user nobody.
+  // The checkout may sit in a folder only root can enter, so nobody gets it through a bind
+  // mount at a world-readable path, private to the namespace like the tmpfs.
+  const view = `${outDir}-view`;
+  const runAs = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  const cliPath = asNobody ? path.join(view, path.relative(PROJECT_ROOT, CLI_PATH)) : CLI_PATH;
+  const cli = [...runAs, process.execPath, cliPath, 'fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID,
+    '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms', '--concurrency', '1']
     .map((part) => `'${part}'`).join(' ');
   const script = [
+    asNobody ? `mkdir -m 755 '${view}' && mount --bind '${PROJECT_ROOT}' '${view}' || exit 97` : ':',
     `mount -t tmpfs -o ${mountOptions} tmpfs '${outDir}' || exit 97`,
     `${cli} 2>"${outDir}.stderr"; echo "EXIT=$?"`,
     `echo "---listing"; ls "${folder}/nodes" 2>/dev/null`,
@@ -46,6 +54,7 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, extr
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (asNobody) await rm(view, { recursive: true, force: true });
   if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
 
   const stderrPath = `${outDir}.stderr`;
@@ -73,6 +82,16 @@ describe('disk errors', () => {
     // Nothing is retried: each node was asked for at most once.
     expect(new Set(server.requests.map((request) => request.nodeExecuteUuid)).size).toBe(server.requests.length);
     expect(run.listing).not.toContain('.tmp-');
+  });
+
+  it('names the path without write permission', async () => {
+    const server = await start(executionScenario(2));
+    const run = await runOnSmallDisk(server, 'size=64k,mode=0555', true);
+
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('EACCES');
+    expect(run.stderr).toContain(WORKFLOW_ID);
+    expect(server.requests).toHaveLength(0);
   });
 
   it('names the path on a read-only disk', async () => {
