@@ -245,11 +245,15 @@ export class ExecutionArchiver {
     // entry: 20,000 entries started at once held about 6 KB of promise chains each. Twice the
     // concurrency keeps every request slot busy while other workers write files.
     let next = 0;
+    const pending: (PlannedEntry | undefined)[] = planned;
     const worker = async (): Promise<void> => {
-      while (next < planned.length) {
+      while (next < pending.length) {
         const index = next;
         next += 1;
-        await this.settleEntry(planned[index]!, this.manifest.nodes[index]!, isRunning, isTrimmed);
+        const entry = pending[index]!;
+        // A planned entry is needed only until it settles; inline ones can carry large text.
+        pending[index] = undefined;
+        await this.settleEntry(entry, this.manifest.nodes[index]!, isRunning, isTrimmed);
       }
     };
     const workerCount = Math.min(planned.length, 2 * this.context.limiter.concurrency);
@@ -262,6 +266,8 @@ export class ExecutionArchiver {
     } catch (error) {
       this.noteFatal(error);
     }
+    // The earlier run's entry has served its purpose: resume check and file name.
+    this.previous.delete(planned.key);
     this.writer.schedule();
     this.context.onProgress?.({ type: 'entry-settled', ...this.ids(), status: entry.status, bytes: entry.bytes ?? 0 });
   }
