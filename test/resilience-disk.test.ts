@@ -31,8 +31,8 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
   const outDir = await cleanups.folder();
   const folder = `${outDir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
   // Root ignores file modes, so a permission test runs the CLI as the unprivileged user nobody.
-  // The checkout may sit in a folder only root can enter, so nobody gets it through a bind
-  // mount at a world-readable path, private to the namespace like the tmpfs.
+  // The checkout may sit in a folder only root can enter, so nobody gets what the CLI needs
+  // through bind mounts at a world-readable path, private to the namespace like the tmpfs.
   const view = `${outDir}-view`;
   const runAs = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
   const cliPath = asNobody ? path.join(view, path.relative(PROJECT_ROOT, CLI_PATH)) : CLI_PATH;
@@ -40,7 +40,7 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
     '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms', '--concurrency', '1']
     .map((part) => `'${part}'`).join(' ');
   const script = [
-    asNobody ? `mkdir -m 755 '${view}' && mount --bind '${PROJECT_ROOT}' '${view}' || exit 97` : ':',
+    asNobody ? viewScript(view) : ':',
     `mount -t tmpfs -o ${mountOptions} tmpfs '${outDir}' || exit 97`,
     `${cli} 2>"${outDir}.stderr"; echo "EXIT=$?"`,
     `echo "---listing"; ls "${folder}/nodes" 2>/dev/null`,
@@ -66,6 +66,19 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
     listing: out.split('---listing\n')[1]?.split('---manifest')[0] ?? '',
     manifest: out.split('---manifest\n')[1] ?? '',
   };
+}
+
+/**
+ * Builds shell lines that show the CLI's files to nobody at `view`: a small tmpfs anyone may
+ * enter, with package.json, dist and node_modules bind-mounted from the checkout.
+ */
+function viewScript(view: string): string {
+  const parts = ['package.json', 'dist', 'node_modules'];
+  return [
+    `mkdir -p '${view}' && mount -t tmpfs -o size=64k,mode=0755 tmpfs '${view}' || exit 97`,
+    `touch '${view}/package.json' && mkdir '${view}/dist' '${view}/node_modules' || exit 97`,
+    ...parts.map((part) => `mount --bind '${path.join(PROJECT_ROOT, part)}' '${view}/${part}' || exit 97`),
+  ].join('\n');
 }
 
 describe('disk errors', () => {
