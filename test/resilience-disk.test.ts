@@ -30,9 +30,9 @@ interface DiskRun {
 async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNobody = false): Promise<DiskRun> {
   const outDir = await cleanups.folder();
   const folder = `${outDir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
-  // Root ignores file modes, so a permission test runs the CLI as the unprivileged user nobody.
-  // The checkout may sit in a folder only root can enter, so nobody gets what the CLI needs
-  // through bind mounts at a world-readable path, private to the namespace like the tmpfs.
+  // Root ignores file modes, so a permission test runs the CLI as the unprivileged user
+  // `nobody` (uid 65534). The checkout may sit in a folder only root can enter, so the CLI's
+  // files are bind-mounted at a world-readable path, private to the namespace like the tmpfs.
   const view = `${outDir}-view`;
   const runAs = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
   const cliPath = asNobody ? path.join(view, path.relative(PROJECT_ROOT, CLI_PATH)) : CLI_PATH;
@@ -69,8 +69,8 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
 }
 
 /**
- * Builds shell lines that show the CLI's files to nobody at `view`: a small tmpfs anyone may
- * enter, with package.json, dist and node_modules bind-mounted from the checkout.
+ * Builds shell lines that mount the CLI's files at `view` for the unprivileged user: a small
+ * tmpfs anyone may enter, with package.json, dist and node_modules bind-mounted from the checkout.
  */
 function viewScript(view: string): string {
   const parts = ['package.json', 'dist', 'node_modules'];

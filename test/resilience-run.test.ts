@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { archiveExecutionOutputs } from '../src/index.js';
+import { archiveExecutionOutputs, type ArchiveExecutionOptions } from '../src/index.js';
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
 import { EXECUTE_ID, executionScenario, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
@@ -13,9 +13,20 @@ afterEach(() => cleanups.run());
 
 const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
 
-const tempDir = (): Promise<string> => cleanups.folder();
+/** Archives the test execution from `server` into a fresh folder with the given options. */
+async function archiveTestExecution(server: FakeCozeServer, options: Partial<ArchiveExecutionOptions>) {
+  return archiveExecutionOutputs({
+    token: TOKEN,
+    baseUrl: server.url,
+    outDir: await cleanups.folder(),
+    workflowId: WORKFLOW_ID,
+    executeId: EXECUTE_ID,
+    ...options,
+  });
+}
 
-/** A pino logger whose JSON lines land in an array, to count what was logged. */
+
+/** Creates a pino logger whose JSON lines land in an array, to count what was logged. */
 function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
@@ -31,12 +42,7 @@ describe('rate limiting', () => {
   it('keeps every second under --qps', async () => {
     const server = await start(executionScenario(45));
     const started = performance.now();
-    const manifest = await archiveExecutionOutputs({
-      token: TOKEN,
-      baseUrl: server.url,
-      outDir: await tempDir(),
-      workflowId: WORKFLOW_ID,
-      executeId: EXECUTE_ID,
+    const manifest = await archiveTestExecution(server, {
       qps: 15,
       concurrency: 8,
     });
@@ -52,12 +58,7 @@ describe('rate limiting', () => {
   it('slows the whole run after over-limit answers', async () => {
     const server = await start(executionScenario(24, { rateLimit: { qps: 8, answer: 'http429' } }));
     const { logger, lines } = capturingLogger();
-    const manifest = await archiveExecutionOutputs({
-      token: TOKEN,
-      baseUrl: server.url,
-      outDir: await tempDir(),
-      workflowId: WORKFLOW_ID,
-      executeId: EXECUTE_ID,
+    const manifest = await archiveTestExecution(server, {
       qps: 40,
       concurrency: 8,
       retries: 10,
@@ -78,12 +79,7 @@ describe('rate limiting', () => {
   it('treats code 4020 with HTTP 200 as over-limit', async () => {
     const server = await start(executionScenario(20, { rateLimit: { qps: 6, answer: 'code4020' } }));
     const { logger, lines } = capturingLogger();
-    const manifest = await archiveExecutionOutputs({
-      token: TOKEN,
-      baseUrl: server.url,
-      outDir: await tempDir(),
-      workflowId: WORKFLOW_ID,
-      executeId: EXECUTE_ID,
+    const manifest = await archiveTestExecution(server, {
       qps: 30,
       retries: 10,
       retryMinDelayMs: 50,

@@ -300,17 +300,17 @@ export class ExecutionArchiver {
     const filePath = resolveInside(this.folder, earlier.file);
     if (!(await fileMatches(filePath, earlier.bytes, earlier.sha256))) return false;
 
-    const kept = earlier as unknown as ManifestEntry;
+    const earlierEntry = earlier as unknown as ManifestEntry;
     Object.assign(entry, {
       status: 'saved',
       file: earlier.file,
       bytes: earlier.bytes,
       sha256: earlier.sha256,
-      is_finish: kept.is_finish ?? entry.is_finish,
-      possibly_incomplete: kept.possibly_incomplete ?? false,
-      incomplete_reasons: kept.incomplete_reasons ?? [],
+      is_finish: earlierEntry.is_finish ?? entry.is_finish,
+      possibly_incomplete: earlierEntry.possibly_incomplete ?? false,
+      incomplete_reasons: earlierEntry.incomplete_reasons ?? [],
       attempts: earlier.attempts ?? 0,
-      saved_at: kept.saved_at,
+      saved_at: earlierEntry.saved_at,
     });
     delete entry.reason;
     return true;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * An id that Coze sends as a digit string of about 19 digits, larger than 2^53.
+ * Validates an id that Coze sends as a digit string of about 19 digits, larger than 2^53.
  * A number is accepted only while it is still exact. Past 2^53 its digits are already
  * lost in JSON.parse, so the value is rejected and the issue path names the field.
  */

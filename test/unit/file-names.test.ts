@@ -251,7 +251,8 @@ describe('UniqueNames', () => {
   });
 
   it('Greek final sigma differing in case', () => {
-    // Unicode case folding maps final ς to σ, so a file system that compares folded names sees one file.
+    // Unicode case folding maps final ς to σ, so a file system that compares folded names
+    // treats them as one file.
     const names = new UniqueNames();
 
     expect(names.claim('ΟΔΟΣ.txt')).toBe('ΟΔΟΣ.txt');
