@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { firstLine, scrubSecret } from '../http/redact.js';
 import { CozeRequestError, type CozeErrorDetails } from './errors.js';
-import { latin1View, utf8BytesOfLatin1 } from './latin1-view.js';
+import { findNodeOutput, type NodeOutputSpan } from './node-output-bytes.js';
 import {
   describeIssues,
   envelopeSchema,
@@ -285,33 +285,45 @@ export class CozeClient {
 }
 
 /**
- * Reads a successful execute-node response through a Latin-1 view of its body, so a large
- * output is never decoded to UTF-16 and encoded back. Returns undefined for anything else,
- * which the normal path then reads and reports.
+ * Reads a successful execute-node body without decoding `node_output` into a string (see
+ * `findNodeOutput`). Returns undefined where the full parse must decide: a non-2xx status,
+ * a Coze error code, or a body that path does not read exactly.
  */
 function readNodeOutputFast(response: RawResponse): NodeOutputResult | undefined {
   if (response.status < 200 || response.status >= 300) return undefined;
-  const text = latin1View(response.body);
-  if (text === undefined) return undefined;
+  const span = findNodeOutput(response.body);
+  if (span === undefined) return undefined;
 
+  // The body is parsed twice, with a different placeholder in place of the value. Only the
+  // `data.node_output` that was cut out can equal both, so a `"node_output"` key elsewhere
+  // in the body, or a repeated key, falls back to the full parse.
+  const first = parseAroundOutput(span, OUTPUT_PLACEHOLDERS[0]);
+  const second = parseAroundOutput(span, OUTPUT_PLACEHOLDERS[1]);
+  if (first === undefined || second === undefined) return undefined;
+
+  const bodyLogid = first.envelope.detail?.logid;
+  return {
+    isFinish: first.output.is_finish,
+    nodeOutput: span.decode(),
+    logid: response.logid ?? (typeof bodyLogid === 'string' ? bodyLogid : undefined),
+    httpStatus: response.status,
+  };
+}
+
+const OUTPUT_PLACEHOLDERS = ['\u0000node_output:a', '\u0000node_output:b'] as const;
+
+function parseAroundOutput(span: NodeOutputSpan, placeholder: string) {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(`${span.before.toString('utf8')}${JSON.stringify(placeholder)}${span.after.toString('utf8')}`);
   } catch {
     return undefined;
   }
   const envelope = envelopeSchema.safeParse(json);
   if (!envelope.success || envelope.data.code !== 0) return undefined;
   const output = nodeOutputSchema.safeParse(envelope.data.data);
-  if (!output.success) return undefined;
-
-  const bodyLogid = envelope.data.detail?.logid;
-  return {
-    isFinish: output.data.is_finish,
-    nodeOutput: utf8BytesOfLatin1(output.data.node_output),
-    logid: response.logid ?? (typeof bodyLogid === 'string' ? utf8BytesOfLatin1(bodyLogid).toString('utf8') : undefined),
-    httpStatus: response.status,
-  };
+  if (!output.success || output.data.node_output !== placeholder) return undefined;
+  return { envelope: envelope.data, output: output.data };
 }
 
 /**

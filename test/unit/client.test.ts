@@ -306,7 +306,7 @@ describe('CozeClient.getNodeOutput', () => {
 
   it('escaped characters keep their bytes', async () => {
     const { pool, client } = setup();
-    // JSON escapes, including a surrogate pair, force the normal UTF-8 decoding path.
+    // Every kind of JSON escape, a surrogate pair among them, decoded straight to bytes.
     const body = '{"code":0,"msg":"Success","data":{"is_finish":true,"node_output":"\\u4e2d\\u6587 \\ud83d\\ude00 \\"q\\"\\n"}}';
     pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
 
@@ -325,6 +325,37 @@ describe('CozeClient.getNodeOutput', () => {
 
     expect(result.nodeOutput).toEqual(Buffer.from(text, 'utf8'));
     expect(result.logid).toBe('LOG_中');
+  });
+
+  it('node_output key outside data ignored', async () => {
+    const { pool, client } = setup();
+    const body = '{"code":0,"detail":{"node_output":"de\\ncoy","logid":"L1"},"data":{"node_output":"real\\n","is_finish":true}}';
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from('real\n', 'utf8'));
+    expect(result.logid).toBe('L1');
+  });
+
+  it('repeated node_output key: last wins', async () => {
+    const { pool, client } = setup();
+    const body = '{"code":0,"data":{"node_output":"first","is_finish":true,"node_output":"second"}}';
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from('second', 'utf8'));
+  });
+
+  it('raw control character is invalid_json', async () => {
+    const { pool, client } = setup();
+    const body = '{"code":0,"data":{"is_finish":true,"node_output":"line\u0001 one"}}';
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+
+    const error = await failure(client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID));
+
+    expect(error.kind).toBe('invalid_json');
   });
 
   it('invalid UTF-8 becomes U+FFFD', async () => {
