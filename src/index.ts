@@ -36,9 +36,9 @@ export { BASE_URLS, resolveBaseUrl } from './coze/base-url.js';
 export { classifyFailure } from './http/retry-policy.js';
 export { createLogger } from './logger.js';
 export { archiveExecutions } from './batch/archive-executions.js';
+export { DEFAULT_EXPIRY_WARNING_MS, DEFAULT_RETRY_SETTINGS } from './config/defaults.js';
 export {
   batchExitCode,
-  DEFAULT_EXPIRY_WARNING_MS,
   runBatch,
   type BatchOptions,
   type BatchResult,

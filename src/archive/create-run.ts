@@ -4,15 +4,17 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 
-import { BASE_URLS, resolveBaseUrl } from '../coze/base-url.js';
+import { DEFAULT_RETRY_SETTINGS, DEFAULTS } from '../config/defaults.js';
+import { resolveBaseUrl } from '../coze/base-url.js';
 import { CozeClient } from '../coze/client.js';
 import { UsageError } from '../coze/errors.js';
 import { RequestLimiter } from '../http/request-limiter.js';
-import { DEFAULT_RETRY_SETTINGS } from '../http/with-retry.js';
 import { silentLogger } from '../logger.js';
 import { TOOL_VERSION } from '../version.js';
 import { DEFAULT_FLAG_BYTES } from './incomplete-flags.js';
 import type { RunContext } from './run-context.js';
+
+export { DEFAULTS };
 
 /** Options shared by every run, whether of one execution or many. */
 export interface RunOptions {
@@ -48,15 +50,6 @@ export interface RunOptions {
   /** An undici dispatcher, for unit tests with `MockAgent`. */
   dispatcher?: Dispatcher;
 }
-
-export const DEFAULTS = {
-  baseUrl: BASE_URLS.cn,
-  outDir: './coze-archive',
-  qps: 10,
-  concurrency: 8,
-  timeoutMs: 30_000,
-  maxResponseBytes: 64 * 1024 * 1024,
-} as const;
 
 export interface Run {
   context: RunContext;

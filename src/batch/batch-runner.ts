@@ -10,6 +10,7 @@ import { discoverInlineOutputs, discoverNodeRuns } from '../archive/discover-ent
 import { isDigitId } from '../archive/file-names.js';
 import { MANIFEST_FILE, type ExecutionManifest } from '../archive/manifest.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
+import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
 import { ArchiveWriteError, AuthError, isAuthError, UsageError } from '../coze/errors.js';
 import type { RunHistoryResult } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
@@ -57,8 +58,6 @@ export interface BatchResult {
   fatalError?: unknown;
 }
 
-/** Coze keeps output-node data 24 hours, so a warning at 20 hours leaves time to act. */
-export const DEFAULT_EXPIRY_WARNING_MS = 20 * 3_600_000;
 
 const DEFAULT_EXECUTION_CONCURRENCY = 2;
 

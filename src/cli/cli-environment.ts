@@ -7,8 +7,8 @@ export interface CliEnvironment {
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** Creates the run's logger once the command has parsed `--log-level`. */
-  makeLogger(level: string): Logger;
+  /** Creates the run's logger once the command has parsed `--log-level`, so pino loads only then. */
+  makeLogger(level: string): Promise<Logger>;
   signal: AbortSignal;
   /** 130 after SIGINT, 143 after SIGTERM. */
   interruptExitCode(): number;

@@ -2,8 +2,7 @@ import path from 'node:path';
 
 import { Command } from 'commander';
 
-import { exportArchive, exportArchiveToFile, type ExportResult } from '../archive/export-archive.js';
-import { terminalText } from '../batch/batch-summary.js';
+import type { ExportResult } from '../archive/export-archive.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import type { CliEnvironment } from './cli-environment.js';
 
@@ -19,6 +18,10 @@ export function exportCommand(environment: CliEnvironment): Command {
     .option('--output <file>', 'write to FILE, replacing it atomically when the export is complete (default: stdout)')
     .addHelpText('after', '\nExit codes: 0 all saved entries exported; 1 some skipped because their file is missing or altered; 2 DIR missing or without a manifest.')
     .action(async (dir: string, flags: ExportFlags) => {
+      // Imported here, not at the top, so `--help` does not load them.
+      const { exportArchive, exportArchiveToFile } = await import('../archive/export-archive.js');
+      const { terminalText } = await import('../batch/batch-summary.js');
+
       let result: ExportResult;
       try {
         result = flags.output === undefined ? await exportArchive(dir, environment.stdout) : await exportArchiveToFile(dir, path.resolve(flags.output));
@@ -30,16 +33,16 @@ export function exportCommand(environment: CliEnvironment): Command {
         return;
       }
 
-      environment.stderr.write(exportText(result, flags.output));
+      environment.stderr.write(terminalText(exportLines(result, flags.output)));
       environment.exitCode = result.skipped.length === 0 ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
 
-function exportText(result: ExportResult, output: string | undefined): string {
+function exportLines(result: ExportResult, output: string | undefined): string[] {
   const lines = result.skipped.map((skip) => `coze-node-outputs: skipped ${skip.path}: ${skip.reason}`);
   lines.push(
     `Exported ${result.exported} entries (${result.bytes} bytes) from ${result.manifests} manifests to ${output ?? 'stdout'}` +
       `${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}.`,
   );
-  return terminalText(lines);
+  return lines;
 }

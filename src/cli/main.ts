@@ -3,7 +3,6 @@ import process from 'node:process';
 
 import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
 import { EXIT_CODES } from '../exit-codes.js';
-import { createLogger } from '../logger.js';
 import type { CliEnvironment } from './cli-environment.js';
 import { runCli } from './run-cli.js';
 
@@ -38,7 +37,10 @@ const environment: CliEnvironment = {
   signal: controller.signal,
   exitCode: EXIT_CODES.ok,
   interruptExitCode: () => interruptCode,
-  makeLogger: (level) => createLogger({ level, pretty: process.stderr.isTTY === true }),
+  makeLogger: async (level) => {
+    const { createLogger } = await import('../logger.js');
+    return createLogger({ level, pretty: process.stderr.isTTY === true });
+  },
 };
 
 const exitCode = await runCli(process.argv.slice(2), environment);

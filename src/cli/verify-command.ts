@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 
-import { verifyArchive, type VerifyFinding, type VerifyReport } from '../archive/verify-archive.js';
-import { terminalText } from '../batch/batch-summary.js';
+import type { VerifyFinding, VerifyReport } from '../archive/verify-archive.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import type { CliEnvironment } from './cli-environment.js';
 
@@ -17,13 +16,17 @@ export function verifyCommand(environment: CliEnvironment): Command {
     .option('--json', 'print the report as JSON to stdout', false)
     .addHelpText('after', '\nExit codes: 0 intact; 1 missing, altered, unexpected, temporary or invalid files; 2 DIR missing or without a manifest.')
     .action(async (dir: string, flags: VerifyFlags) => {
+      // Imported here, not at the top, so `--help` does not load them.
+      const { verifyArchive } = await import('../archive/verify-archive.js');
+      const { terminalText } = await import('../batch/batch-summary.js');
+
       const report = await verifyArchive(dir);
-      environment.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : verifyText(report));
+      environment.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : terminalText(verifyLines(report)));
       environment.exitCode = report.intact ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
 
-function verifyText(report: VerifyReport): string {
+function verifyLines(report: VerifyReport): string[] {
   const lines = [
     `${report.root}: ${report.manifests} manifests, ${report.entries_checked} saved entries checked, ` +
       `${report.entries_not_saved} entries not saved.`,
@@ -39,7 +42,7 @@ function verifyText(report: VerifyReport): string {
     for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(finding)})`);
   }
   lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${lines.length - 1} problem${lines.length - 1 === 1 ? '' : 's'}.`);
-  return terminalText(lines);
+  return lines;
 }
 
 function findingDetail(finding: VerifyFinding): string {

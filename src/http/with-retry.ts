@@ -15,13 +15,6 @@ export interface RetrySettings {
   maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY_SETTINGS: RetrySettings = {
-  retries: 5,
-  minDelayMs: 500,
-  maxDelayMs: 30_000,
-  maxRetryAfterMs: 60_000,
-};
-
 export interface AttemptTally {
   attempts: number;
 }
