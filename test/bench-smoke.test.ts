@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,11 +20,11 @@ afterEach(async () => {
   removeTempDir = undefined;
 });
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBench(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   if (!existsSync(BENCH)) throw new Error(`${BENCH} is missing: run \`npm run build\` before this test`);
 
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BENCH, ...args], { cwd: PROJECT_ROOT });
+    const child = spawn(process.execPath, [BENCH, ...args], { cwd: PROJECT_ROOT, env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -48,10 +48,14 @@ describe('bench quick run', () => {
     removeTempDir = temp.remove;
     const outFile = path.join(temp.dir, 'benchmarks.md');
     await writeFile(outFile, `# Benchmarks\n\n${HAND_WRITTEN}\n\n${GENERATED_START}\nold table\n${GENERATED_END}\n`);
+    // The bench's archives go to the temporary folder, which must be empty again at the end.
+    const benchTemp = path.join(temp.dir, 'tmp');
+    await mkdir(benchTemp);
 
-    const result = await runBench(['--quick', '--repeat', '1', '--out', outFile]);
+    const result = await runBench(['--quick', '--repeat', '1', '--out', outFile], { ...process.env, TMPDIR: benchTemp });
 
     expect(result.code, result.stderr).toBe(0);
+    expect(await readdir(benchTemp)).toEqual([]);
     const rows = textTableRows(result.stdout);
     expect(rows).toHaveLength(ROW_IDS.length);
     for (const row of rows) expect(row).toMatch(/ (PASS|MISS|info)$/);

@@ -19,7 +19,7 @@ type Progress = (line: string) => void;
  * Runs every scenario `repeat` times. Within one repetition the archiver and the programs it
  * is compared with run back to back, so a noisy moment on the machine hits both.
  */
-export async function measureScenarios(sizes: BenchSizes, repeat: number, progress: Progress): Promise<BenchSamples> {
+export async function measureScenarios(sizes: BenchSizes, repeat: number, archiveRoot: string, progress: Progress): Promise<BenchSamples> {
   const samples: BenchSamples = {
     rateBound: { archiver: [], sequential: [], naive: [] },
     latencyBound: { archiver: [], fetchOnly: [] },
@@ -31,7 +31,7 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, progre
 
   for (let round = 1; round <= repeat; round += 1) {
     const run = async (label: string, shape: WorkloadShape, subject: SubjectName): Promise<RunSample> => {
-      const sample = await runOnFakeServer(shape, subject);
+      const sample = await runOnFakeServer(shape, subject, archiveRoot);
       progress(`${label} ${round}/${repeat}: ${subject} ${(sample.wallMs / 1000).toFixed(2)} s, ${sample.saved}/${sample.nodes} saved`);
       return sample;
     };

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import process from 'node:process';
 
 import { parseBenchOptions, USAGE } from './bench-options.js';
@@ -28,7 +31,14 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const sizes = benchSizes(options.quick);
   const machine = describeMachine();
-  const samples = await measureScenarios(sizes, options.repeat, (line) => process.stderr.write(`${line}\n`));
+  // Every run's archive is kept until the end (see runOnFakeServer): about 0.5 GB per repetition.
+  const archiveRoot = await mkdtemp(path.join(os.tmpdir(), 'coze-bench-'));
+  let samples;
+  try {
+    samples = await measureScenarios(sizes, options.repeat, archiveRoot, (line) => process.stderr.write(`${line}\n`));
+  } finally {
+    await rm(archiveRoot, { recursive: true, force: true });
+  }
   const rows = buildReportRows(samples, sizes);
 
   process.stdout.write(`${formatTextTable(rows)}\n\n`);
