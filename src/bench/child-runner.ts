@@ -7,11 +7,12 @@ const CHILD_SCRIPT = fileURLToPath(new URL('./bench-child.js', import.meta.url))
 
 /**
  * Runs one job in a fresh Node process, so its peak resident set size belongs to that
- * subject alone, and returns the result line it prints. The child is killed after `timeoutMs`.
+ * subject alone, and returns the result line it prints. `nodeFlags` go to that Node
+ * process. The child is killed after `timeoutMs`.
  */
-export function runChild(job: ChildJob, timeoutMs: number): Promise<ChildResult> {
+export function runChild(job: ChildJob, timeoutMs: number, nodeFlags: readonly string[] = []): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD_SCRIPT, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, CHILD_SCRIPT, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

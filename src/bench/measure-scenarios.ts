@@ -8,12 +8,28 @@ export interface BenchSamples {
   rateBound: { archiver: RunSample[]; sequential: RunSample[]; naive: RunSample[] };
   latencyBound: { archiver: RunSample[]; fetchOnly: RunSample[] };
   bytesBound: { archiver: RunSample[]; baseline: RunSample[] };
-  /** `halfBodies` is the archiver on the bytes-bound workload with half the nodes. */
-  memory: { idle: RunSample[]; fewer: RunSample[]; more: RunSample[]; halfBodies: RunSample[] };
+  /**
+   * `halfBodies` is the archiver on the bytes-bound workload with half the nodes, and the
+   * `Capped` runs repeat `fewer` and `more` with the young generation capped.
+   */
+  memory: {
+    idle: RunSample[];
+    fewer: RunSample[];
+    more: RunSample[];
+    halfBodies: RunSample[];
+    fewerCapped: RunSample[];
+    moreCapped: RunSample[];
+  };
   startup: StartupSamples;
 }
 
 type Progress = (line: string) => void;
+
+/**
+ * Node flags that cap V8's young generation at 4 MB per semi-space. Without them it grew to
+ * 16 MB per semi-space on this machine's Node 20, and a long run touches every page of it.
+ */
+export const YOUNG_GENERATION_CAP = ['--max-semi-space-size=4'] as const;
 
 /**
  * Runs every scenario `repeat` times. Within one repetition the archiver and the programs it
@@ -24,14 +40,14 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     rateBound: { archiver: [], sequential: [], naive: [] },
     latencyBound: { archiver: [], fetchOnly: [] },
     bytesBound: { archiver: [], baseline: [] },
-    memory: { idle: [], fewer: [], more: [], halfBodies: [] },
+    memory: { idle: [], fewer: [], more: [], halfBodies: [], fewerCapped: [], moreCapped: [] },
     startup: { help: [], bare: [] },
   };
   const [fewerNodes, moreNodes] = sizes.memoryNodeCounts;
 
   for (let round = 1; round <= repeat; round += 1) {
-    const run = async (label: string, shape: WorkloadShape, subject: SubjectName): Promise<RunSample> => {
-      const sample = await runOnFakeServer(shape, subject, archiveRoot);
+    const run = async (label: string, shape: WorkloadShape, subject: SubjectName, nodeFlags: readonly string[] = []): Promise<RunSample> => {
+      const sample = await runOnFakeServer(shape, subject, archiveRoot, nodeFlags);
       progress(`${label} ${round}/${repeat}: ${subject} ${(sample.wallMs / 1000).toFixed(2)} s, ${sample.saved}/${sample.nodes} saved`);
       return sample;
     };
@@ -48,6 +64,8 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     samples.memory.more.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver'));
     const halfBodies = { ...sizes.bytesBound, nodes: Math.ceil(sizes.bytesBound.nodes / 2) };
     samples.memory.halfBodies.push(await run('memory', halfBodies, 'archiver'));
+    samples.memory.fewerCapped.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'archiver', YOUNG_GENERATION_CAP));
+    samples.memory.moreCapped.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver', YOUNG_GENERATION_CAP));
   }
 
   progress(`start-up: ${sizes.startupRuns} runs each`);

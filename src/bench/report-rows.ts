@@ -1,5 +1,5 @@
 import type { BenchSizes } from './bench-scenarios.js';
-import type { BenchSamples } from './measure-scenarios.js';
+import { YOUNG_GENERATION_CAP, type BenchSamples } from './measure-scenarios.js';
 import type { RunSample } from './server-run.js';
 import { median, pairedRatios } from './statistics.js';
 
@@ -28,6 +28,7 @@ export const ROW_IDS = [
   'memory-fewer',
   'memory-more',
   'memory-large-bodies',
+  'memory-young-capped',
   'peer-sequential',
   'peer-naive',
   'start-up',
@@ -43,10 +44,11 @@ const BYTES_BOUND_SHARE = 0.9;
 const MEMORY_GROWTH_CAP = 1.2;
 
 /**
- * Copies of one response body the archiver keeps in memory while it handles it: the raw bytes, the
- * decoded JSON text, the `node_output` string and its UTF-8 encoding for the write.
- * Chinese text takes 2 bytes a character in a V8 string against 3 in UTF-8, so the two
- * strings together are about 1.3 bodies; 4 leaves room for the garbage collector's lag.
+ * Copies of one response body that the bound allows per request in flight. It was set when
+ * the archiver kept four: the raw bytes, the decoded JSON text, the `node_output` string and
+ * its UTF-8 encoding. It now keeps one, the raw bytes with `node_output` decoded in place,
+ * plus the socket's chunks while the body arrives and what the garbage collector has not
+ * yet freed.
  */
 const BODY_COPIES_PER_REQUEST = 4;
 
@@ -155,6 +157,10 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
   const largePass = largeRss <= bound && largeRss <= MEMORY_GROWTH_CAP * halfRss && allSaved(largeRuns);
   const small = sizes.memorySmall;
 
+  const { fewerCapped, moreCapped } = samples.memory;
+  const fewerCappedRss = median(rss(fewerCapped));
+  const moreCappedRss = median(rss(moreCapped));
+
   return [
     {
       id: 'memory-fewer',
@@ -195,6 +201,21 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
         `The archive itself is ${formatMib(shape.nodes * shape.bytesPerNode)}. With half the nodes the peak was ` +
         `${halfRss.toFixed(1)} MiB (runs: ${formatList(rss(samples.memory.halfBodies), 1)}), so the full run is ` +
         `${(largeRss / halfRss).toFixed(3)} × that.`,
+    },
+    {
+      id: 'memory-young-capped',
+      scenario: `Memory: ${fewerNodes} and ${moreNodes} small nodes, node ${YOUNG_GENERATION_CAP.join(' ')}`,
+      measure: 'peak RSS',
+      reference: `${fewerCappedRss.toFixed(1)} MiB at ${fewerNodes}`,
+      median: `${moreCappedRss.toFixed(1)} MiB`,
+      ratio: (moreCappedRss / fewerCappedRss).toFixed(3),
+      target: 'report',
+      verdict: allSaved(fewerCapped) && allSaved(moreCapped) ? 'info' : 'MISS',
+      runs: `${formatList(rss(moreCapped), 1)} (at ${fewerNodes}: ${formatList(rss(fewerCapped), 1)})`,
+      note:
+        `The two memory rows again, with V8's young generation capped as NODE_OPTIONS can do for the CLI. ` +
+        `Against the uncapped runs: ${(fewerCappedRss - fewerRss).toFixed(1)} MiB at ${fewerNodes} nodes, ` +
+        `${(moreCappedRss - moreRss).toFixed(1)} MiB at ${moreNodes}. ${savedNote(moreCapped)}`,
     },
   ];
 }

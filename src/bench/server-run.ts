@@ -28,7 +28,12 @@ const CHILD_TIMEOUT_FLOOR_MS = 60_000;
  * inodes deleted in the last few minutes. After 22,000 deletions, the latency-bound run
  * spent about 3 s of kernel CPU creating its 2,000 files, against 0.9 s without them.
  */
-export async function runOnFakeServer(shape: WorkloadShape, subject: SubjectName, archiveRoot: string): Promise<RunSample> {
+export async function runOnFakeServer(
+  shape: WorkloadShape,
+  subject: SubjectName,
+  archiveRoot: string,
+  nodeFlags: readonly string[] = [],
+): Promise<RunSample> {
   const server = await startFakeCozeServer({ scenario: buildScenario(shape) });
   const outDir = await mkdtemp(path.join(archiveRoot, `${subject}-`));
 
@@ -45,6 +50,7 @@ export async function runOnFakeServer(shape: WorkloadShape, subject: SubjectName
         concurrency: shape.concurrency,
       },
       childTimeoutMs(shape),
+      nodeFlags,
     );
     return {
       ...result,
