@@ -90,6 +90,26 @@ describe('retried faults', () => {
   });
 });
 
+/** About 1.8 MB with escapes throughout: past the size that streams to a temporary file. */
+const LARGE_TEXT = `${nodeText(2, 300)}\n"引号"\t`.repeat(2_000);
+
+// Each fault comes after more than 1 MiB of output has arrived, so the attempt has spilled to a temporary file.
+describe('large output faults', () => {
+  it.each([
+    ['reset late in the body', onNode2({ type: 'resetMidBody', fraction: 0.8 })],
+    ['stall late in the body past the timeout', onNode2({ type: 'stallMidBody', fraction: 0.8, ms: 3_000 })],
+    ['truncated JSON', onNode2({ type: 'truncatedJson', fraction: 0.9 })],
+  ])('%s leaves no temporary file', async (_name, fault) => {
+    const server = await start(executionScenario(3, { faults: [fault] }, (index) => (index === 2 ? { text: LARGE_TEXT } : {})));
+    const { manifest, folder } = await archive(server);
+
+    await expectSavedExactly(folder, manifest, 2, LARGE_TEXT);
+    expect(Buffer.byteLength(LARGE_TEXT)).toBeGreaterThan(1024 * 1024);
+    expect(entryFor(manifest, 2).attempts).toBe(2);
+    expect(await readdir(path.join(folder, 'nodes'))).toHaveLength(3);
+  });
+});
+
 /** Responses that another attempt cannot fix: one request, then a failed entry. */
 const FINAL_FAULTS: Array<[string, FaultRule, { http_status: number; code: number }]> = [
   ['code 4000 bad parameters', onNode2({ type: 'status', status: 200, code: 4000 }, 5), { http_status: 200, code: 4000 }],

@@ -10,7 +10,7 @@ import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
 import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
 import { blankEntry, describeError, errorLogFields } from './entry-results.js';
-import { fileMatches, sha256Hex } from './file-digest.js';
+import { fileMatches } from './file-digest.js';
 import { isDigitId, outputFileName, resolveInside, sanitizeComponent, UniqueNames } from './file-names.js';
 import { incompleteReasons } from './incomplete-flags.js';
 import {
@@ -25,7 +25,14 @@ import {
   type PreviousEntry,
 } from './manifest.js';
 import { ManifestWriter } from './manifest-writer.js';
+import { OutputFile } from './output-file.js';
 import { NODE_OUTPUT_RETENTION_MS, type RunContext } from './run-context.js';
+
+/** What Coze reported about an output, for the possibly-incomplete flags. */
+interface OutputFacts {
+  isFinish?: boolean | undefined;
+  isOutputTrimmed?: boolean | undefined;
+}
 
 interface OutputPlan {
   planned: PlannedEntry[];
@@ -321,19 +328,32 @@ export class ExecutionArchiver {
     const logFields = { ...this.ids(), nodeExecuteUuid: planned.nodeExecuteUuid, nodeId: planned.nodeId, title: planned.title };
 
     try {
-      const result = await withRetry(
-        (signal) =>
-          this.context.client.getNodeOutput(this.target.workflowId, this.target.executeId, planned.nodeExecuteUuid!, signal),
-        this.retryCall(tally, logFields),
-      );
+      const { result, output } = await withRetry(async (signal) => {
+        // Each attempt streams into a file of its own, removed if the attempt fails.
+        const output = new OutputFile(path.join(this.folder, NODES_FOLDER));
+        try {
+          const result = await this.context.client.streamNodeOutput(
+            this.target.workflowId,
+            this.target.executeId,
+            planned.nodeExecuteUuid!,
+            output,
+            signal,
+          );
+          return { result, output };
+        } catch (error) {
+          await output.discard();
+          throw error;
+        }
+      }, this.retryCall(tally, logFields));
       entry.attempts = tally.attempts;
       entry.is_finish = result.isFinish ?? entry.is_finish;
 
-      if (result.nodeOutput.length === 0 && this.isPastRetention()) {
+      if (result.bytes === 0 && this.isPastRetention()) {
+        await output.discard();
         this.markExpired(entry, 'Coze returned an empty output for an execution older than 24 hours');
         return;
       }
-      await this.saveText(planned, entry, result.nodeOutput, { isFinish: result.isFinish });
+      await this.saveOutput(planned, entry, output, { isFinish: result.isFinish });
     } catch (error) {
       entry.attempts = tally.attempts;
       if (isFatal(error)) throw error;
@@ -354,21 +374,23 @@ export class ExecutionArchiver {
     }
   }
 
-  private async saveText(
-    planned: PlannedEntry,
-    entry: ManifestEntry,
-    content: string | Buffer,
-    facts: { isFinish?: boolean | undefined; isOutputTrimmed?: boolean | undefined },
-  ): Promise<void> {
-    const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    const file = this.fileFor(planned);
-    await writeFileAtomic(resolveInside(this.folder, file), bytes);
+  private async saveText(planned: PlannedEntry, entry: ManifestEntry, text: string, facts: OutputFacts): Promise<void> {
+    const output = new OutputFile(path.join(this.folder, INLINE_FOLDER));
+    await output.write(Buffer.from(text, 'utf8'));
+    await this.saveOutput(planned, entry, output, facts);
+  }
 
-    const reasons = incompleteReasons({ bytes: bytes.length, ...facts }, this.context.flagBytes);
+  /** Gives a complete output its file name and records it as saved. */
+  private async saveOutput(planned: PlannedEntry, entry: ManifestEntry, output: OutputFile, facts: OutputFacts): Promise<void> {
+    const file = this.fileFor(planned);
+    const bytes = output.bytes;
+    const sha256 = await output.commit(resolveInside(this.folder, file));
+
+    const reasons = incompleteReasons({ bytes, ...facts }, this.context.flagBytes);
     entry.status = 'saved';
     entry.file = file;
-    entry.bytes = bytes.length;
-    entry.sha256 = sha256Hex(bytes);
+    entry.bytes = bytes;
+    entry.sha256 = sha256;
     entry.possibly_incomplete = reasons.length > 0;
     entry.incomplete_reasons = reasons;
     entry.saved_at = new Date(this.context.now()).toISOString();
@@ -376,7 +398,7 @@ export class ExecutionArchiver {
     delete entry.error;
 
     if (reasons.length > 0) {
-      this.context.logger.warn({ ...this.ids(), title: planned.title, bytes: bytes.length, reasons }, 'output may be incomplete');
+      this.context.logger.warn({ ...this.ids(), title: planned.title, bytes, reasons }, 'output may be incomplete');
     }
   }
 

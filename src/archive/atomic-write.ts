@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArchiveWriteError } from '../coze/errors.js';
@@ -39,6 +39,61 @@ export async function writeFileAtomic(finalPath: string, data: Buffer | string |
   } finally {
     pendingTemporaryFiles.delete(temporaryPath);
   }
+}
+
+/** A temporary file written piece by piece, which becomes a final file only when committed. */
+export interface AtomicFileWriter {
+  write(bytes: Buffer): Promise<void>;
+  /** Flushes the file with fsync and renames it to `finalPath`, in the same folder. */
+  commit(finalPath: string): Promise<void>;
+  /** Closes and removes the temporary file. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Creates a temporary file in `folder` for output whose final name is chosen once it is
+ * complete. It has the same `.tmp-` suffix as those of `writeFileAtomic`, so the clean-up
+ * of interrupted runs and `verify` treat both alike.
+ */
+export async function createAtomicFile(folder: string): Promise<AtomicFileWriter> {
+  const temporaryPath = path.join(folder, `incoming${TEMPORARY_SUFFIX}${randomBytes(4).toString('hex')}`);
+  pendingTemporaryFiles.add(temporaryPath);
+  let handle: FileHandle;
+  try {
+    handle = await open(temporaryPath, 'wx', 0o644);
+  } catch (error) {
+    pendingTemporaryFiles.delete(temporaryPath);
+    throw toArchiveError(temporaryPath, error);
+  }
+
+  const discard = async (): Promise<void> => {
+    await handle.close().catch(() => undefined);
+    await rm(temporaryPath, { force: true }).catch(() => undefined);
+    pendingTemporaryFiles.delete(temporaryPath);
+  };
+
+  return {
+    async write(bytes) {
+      try {
+        let written = 0;
+        while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten;
+      } catch (error) {
+        throw toArchiveError(temporaryPath, error);
+      }
+    },
+    async commit(finalPath) {
+      try {
+        await handle.sync();
+        await handle.close();
+        await rename(temporaryPath, finalPath);
+        pendingTemporaryFiles.delete(temporaryPath);
+      } catch (error) {
+        await discard();
+        throw toArchiveError(finalPath, error);
+      }
+    },
+    discard,
+  };
 }
 
 /** Removes temporary files still being written, for an interrupted run. */

@@ -4,7 +4,9 @@ import type { z } from 'zod';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { firstLine, scrubSecret } from '../http/redact.js';
 import { CozeRequestError, type CozeErrorDetails } from './errors.js';
-import { findNodeOutput, type NodeOutputSpan } from './node-output-bytes.js';
+import { findNodeOutput } from './node-output-bytes.js';
+import { NodeOutputDecoder } from './node-output-stream.js';
+import { MemorySink, type OutputSink } from './output-sink.js';
 import {
   describeIssues,
   envelopeSchema,
@@ -43,6 +45,15 @@ export interface NodeOutputResult {
   httpStatus: number;
 }
 
+/** The result of `streamNodeOutput`, whose output went to the sink. */
+export interface StreamedNodeOutput {
+  isFinish: boolean | undefined;
+  /** Bytes of `node_output` written to the sink, after its last reset. */
+  bytes: number;
+  logid: string | undefined;
+  httpStatus: number;
+}
+
 type Endpoint = CozeErrorDetails['endpoint'];
 
 interface RequestIds {
@@ -51,11 +62,28 @@ interface RequestIds {
   nodeExecuteUuid?: string;
 }
 
+interface ResponseHead {
+  status: number;
+  logid: string | undefined;
+  retryAfterMs: number | undefined;
+  /** Content-Length, or NaN without one. */
+  declaredLength: number;
+}
+
 interface RawResponse {
   status: number;
   logid: string | undefined;
   retryAfterMs: number | undefined;
   body: Buffer;
+}
+
+type ResponseBody = AsyncIterable<Buffer> & { destroy(error?: Error): void };
+
+/** Marks an error thrown by an output sink, so it reaches the caller unchanged and not as a transport error. */
+class SinkError extends Error {
+  constructor(readonly original: unknown) {
+    super('output sink failed');
+  }
 }
 
 /** A client for the two Coze run-history endpoints. One attempt per call; retries live above it. */
@@ -87,12 +115,25 @@ export class CozeClient {
     return { record: records[0]!, rawBody: response.body, logid: response.logid, httpStatus: response.status };
   }
 
-  async getNodeOutput(
+  /** Fetches one node run's output and returns it in memory. */
+  async getNodeOutput(workflowId: string, executeId: string, nodeExecuteUuid: string, signal?: AbortSignal): Promise<NodeOutputResult> {
+    const sink = new MemorySink();
+    const result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal);
+    return { isFinish: result.isFinish, nodeOutput: sink.bytes(), logid: result.logid, httpStatus: result.httpStatus };
+  }
+
+  /**
+   * Fetches one node run's output and writes it to `sink` as the body arrives (see
+   * `NodeOutputDecoder`). A body the decoder cannot read is read again as a whole, after
+   * `sink.reset()`. Errors of the sink reach the caller unchanged.
+   */
+  async streamNodeOutput(
     workflowId: string,
     executeId: string,
     nodeExecuteUuid: string,
+    sink: OutputSink,
     signal?: AbortSignal,
-  ): Promise<NodeOutputResult> {
+  ): Promise<StreamedNodeOutput> {
     const ids = { workflowId, executeId, nodeExecuteUuid };
     if (nodeExecuteUuid === '.' || nodeExecuteUuid === '..') {
       // URL parsing removes dot segments even when percent-encoded, so the request would go elsewhere.
@@ -104,13 +145,26 @@ export class CozeClient {
     const path =
       `/v1/workflows/${encodeURIComponent(workflowId)}/run_histories/${encodeURIComponent(executeId)}` +
       `/execute_nodes/${encodeURIComponent(nodeExecuteUuid)}`;
-    const response = await this.send('execute_node', path, ids, signal);
-    const fast = readNodeOutputFast(response);
-    if (fast !== undefined) return fast;
 
+    const { head, value: streamed } = await this.request('execute_node', path, ids, signal, (body, responseHead) =>
+      this.streamBody(body, responseHead, sink, 'execute_node', ids),
+    );
+    const around = streamed.around === undefined ? undefined : readAroundOutput(streamed.around);
+    if (around !== undefined) {
+      return { isFinish: around.isFinish, bytes: streamed.bytes, logid: head.logid ?? around.bodyLogid, httpStatus: head.status };
+    }
+
+    // The whole body, read as before streaming: the in-place fast path, else the full parse.
+    const response: RawResponse = { status: head.status, logid: head.logid, retryAfterMs: head.retryAfterMs, body: Buffer.concat(streamed.chunks) };
+    const output = readNodeOutputFast(response) ?? this.readNodeOutputSlow(response, ids);
+    await callSink(() => sink.reset());
+    await callSink(() => sink.write(output.nodeOutput));
+    return { isFinish: output.isFinish, bytes: output.nodeOutput.length, logid: output.logid, httpStatus: output.httpStatus };
+  }
+
+  private readNodeOutputSlow(response: RawResponse, ids: RequestIds): NodeOutputResult {
     const data = this.readEnvelope('execute_node', response, ids);
     const output = this.validate('execute_node', nodeOutputSchema, data, 'data', response, ids);
-
     return {
       isFinish: output.is_finish,
       nodeOutput: Buffer.from(output.node_output, 'utf8'),
@@ -119,16 +173,64 @@ export class CozeClient {
     };
   }
 
+  /**
+   * Reads an execute-node body, decoding `node_output` into `sink` as it arrives, and keeps
+   * the raw chunks for the whole-body path. The decoding stops at the first thing it cannot
+   * read, and the sink is reset then.
+   */
+  private async streamBody(body: ResponseBody, head: ResponseHead, sink: OutputSink, endpoint: Endpoint, ids: RequestIds) {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let written = 0;
+    let decoder = head.status >= 200 && head.status < 300 ? new NodeOutputDecoder() : undefined;
+
+    for await (const chunk of body) {
+      if (length + chunk.length > this.options.maxResponseBytes) {
+        body.destroy();
+        throw this.tooLarge(endpoint, ids, head);
+      }
+      chunks.push(chunk);
+      length += chunk.length;
+      if (decoder === undefined) continue;
+
+      const piece = decoder.push(chunk);
+      if (piece === undefined) {
+        decoder = undefined;
+        written = 0;
+        await callSink(() => sink.reset());
+      } else if (piece.length > 0) {
+        written += piece.length;
+        await callSink(() => sink.write(piece));
+      }
+    }
+    return { chunks, bytes: written, around: decoder?.finish() };
+  }
+
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 
   private async send(endpoint: Endpoint, path: string, ids: RequestIds, signal?: AbortSignal): Promise<RawResponse> {
+    const { head, value: body } = await this.request(endpoint, path, ids, signal, (responseBody, responseHead) =>
+      readBounded(responseBody, this.options.maxResponseBytes, responseHead.declaredLength, () => {
+        throw this.tooLarge(endpoint, ids, responseHead);
+      }),
+    );
+    return { status: head.status, logid: head.logid, retryAfterMs: head.retryAfterMs, body };
+  }
+
+  /** Sends one GET and hands the body to `readBody`; turns every failure into a `CozeRequestError`. */
+  private async request<T>(
+    endpoint: Endpoint,
+    path: string,
+    ids: RequestIds,
+    signal: AbortSignal | undefined,
+    readBody: (body: ResponseBody, head: ResponseHead) => Promise<T>,
+  ): Promise<{ head: ResponseHead; value: T }> {
     const basePath = this.options.baseUrl.pathname.replace(/\/+$/, '');
     const url = `${this.options.baseUrl.origin}${basePath}${path}`;
     let status = 0;
     let logid: string | undefined;
-    let retryAfterMs: number | undefined;
 
     try {
       const response = await request(url, {
@@ -145,23 +247,28 @@ export class CozeClient {
       });
       status = response.statusCode;
       logid = headerValue(response.headers['x-tt-logid']);
-      retryAfterMs = parseRetryAfter(response.headers['retry-after']);
       const rawRetryAfter = headerValue(response.headers['retry-after']);
-
-      const declaredLength = Number(headerValue(response.headers['content-length']) ?? Number.NaN);
-      const body = await readBounded(response.body, this.options.maxResponseBytes, declaredLength, () => {
-        throw this.error(endpoint, ids, {
-          kind: 'too_large',
-          httpStatus: status,
-          logid,
-          message: `Response is larger than the maximum response size of ${this.options.maxResponseBytes} bytes; raise --max-response-size if the output is really this large.`,
-        });
-      });
-      return { status, logid, retryAfterMs: retryAfterMs ?? invalidRetryAfter(rawRetryAfter), body };
+      const head: ResponseHead = {
+        status,
+        logid,
+        retryAfterMs: parseRetryAfter(response.headers['retry-after']) ?? invalidRetryAfter(rawRetryAfter),
+        declaredLength: Number(headerValue(response.headers['content-length']) ?? Number.NaN),
+      };
+      return { head, value: await readBody(response.body, head) };
     } catch (error) {
+      if (error instanceof SinkError) throw error.original;
       if (error instanceof CozeRequestError) throw error;
       throw this.transportError(endpoint, ids, error, status, logid, signal);
     }
+  }
+
+  private tooLarge(endpoint: Endpoint, ids: RequestIds, head: ResponseHead): CozeRequestError {
+    return this.error(endpoint, ids, {
+      kind: 'too_large',
+      httpStatus: head.status,
+      logid: head.logid,
+      message: `Response is larger than the maximum response size of ${this.options.maxResponseBytes} bytes; raise --max-response-size if the output is really this large.`,
+    });
   }
 
   /** Parses the envelope and returns `data`, or throws for a non-zero code or a bad body. */
@@ -292,27 +399,45 @@ export class CozeClient {
 function readNodeOutputFast(response: RawResponse): NodeOutputResult | undefined {
   if (response.status < 200 || response.status >= 300) return undefined;
   const span = findNodeOutput(response.body);
-  if (span === undefined) return undefined;
+  const around = span === undefined ? undefined : readAroundOutput(span);
+  if (span === undefined || around === undefined) return undefined;
 
-  // The body is parsed twice, with a different placeholder in place of the value. Only the
-  // `data.node_output` that was cut out can equal both, so a `"node_output"` key elsewhere
-  // in the body, or a repeated key, falls back to the full parse.
+  return {
+    isFinish: around.isFinish,
+    nodeOutput: span.decode(),
+    logid: response.logid ?? around.bodyLogid,
+    httpStatus: response.status,
+  };
+}
+
+/**
+ * Parses the body around `node_output` twice, with a different placeholder as the value
+ * each time. Only the `data.node_output` that was cut out can equal both, so a
+ * `"node_output"` key elsewhere in the body, or a repeated key, returns undefined and
+ * leaves the body to the full parse.
+ */
+function readAroundOutput(span: { before: Buffer; after: Buffer }): { isFinish: boolean | undefined; bodyLogid: string | undefined } | undefined {
   const first = parseAroundOutput(span, OUTPUT_PLACEHOLDERS[0]);
   const second = parseAroundOutput(span, OUTPUT_PLACEHOLDERS[1]);
   if (first === undefined || second === undefined) return undefined;
 
   const bodyLogid = first.envelope.detail?.logid;
-  return {
-    isFinish: first.output.is_finish,
-    nodeOutput: span.decode(),
-    logid: response.logid ?? (typeof bodyLogid === 'string' ? bodyLogid : undefined),
-    httpStatus: response.status,
-  };
+  return { isFinish: first.output.is_finish, bodyLogid: typeof bodyLogid === 'string' ? bodyLogid : undefined };
 }
 
 const OUTPUT_PLACEHOLDERS = ['\u0000node_output:a', '\u0000node_output:b'] as const;
 
-function parseAroundOutput(span: NodeOutputSpan, placeholder: string) {
+/** Calls the sink, marking what it throws so that `request` passes it on unchanged. */
+async function callSink(call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    throw new SinkError(error);
+  }
+}
+
+/** Parses the body around `node_output` with `placeholder` as its value, and checks the envelope and `data`. */
+function parseAroundOutput(span: { before: Buffer; after: Buffer }, placeholder: string) {
   let json: unknown;
   try {
     json = JSON.parse(`${span.before.toString('utf8')}${JSON.stringify(placeholder)}${span.after.toString('utf8')}`);

@@ -1,0 +1,76 @@
+import { createHash, type Hash } from 'node:crypto';
+
+import type { OutputSink } from '../coze/output-sink.js';
+import { createAtomicFile, writeFileAtomic, type AtomicFileWriter } from './atomic-write.js';
+
+/**
+ * Output up to this size stays in memory and is written in one piece, as most outputs are
+ * small. Beyond it, the output streams to a temporary file as it arrives.
+ */
+const IN_MEMORY_BYTES = 1024 * 1024;
+
+/**
+ * The file of one output as it arrives: hashed piece by piece, kept in memory while small,
+ * then streamed to a temporary file, and given its final name by `commit`. A large output
+ * thus never exists as one buffer of decoded text. The client still keeps the raw body for
+ * its whole-body path, so memory per request is the body plus at most `IN_MEMORY_BYTES`.
+ */
+export class OutputFile implements OutputSink {
+  private readonly folder: string;
+  private pieces: Buffer[] = [];
+  private size = 0;
+  private hash: Hash = createHash('sha256');
+  private file: AtomicFileWriter | undefined;
+
+  /** `folder` is where the final file goes; the temporary file must be beside it for the rename. */
+  constructor(folder: string) {
+    this.folder = folder;
+  }
+
+  /** Bytes written so far. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  async write(bytes: Buffer): Promise<void> {
+    this.hash.update(bytes);
+    this.size += bytes.length;
+    if (this.file === undefined && this.size <= IN_MEMORY_BYTES) {
+      this.pieces.push(bytes);
+      return;
+    }
+
+    if (this.file === undefined) {
+      this.file = await createAtomicFile(this.folder);
+      for (const piece of this.pieces) await this.file.write(piece);
+      this.pieces = [];
+    }
+    await this.file.write(bytes);
+  }
+
+  async reset(): Promise<void> {
+    await this.discard();
+    this.size = 0;
+    this.hash = createHash('sha256');
+  }
+
+  /** Writes the output to `finalPath` atomically and returns its sha256 in hex. */
+  async commit(finalPath: string): Promise<string> {
+    if (this.file === undefined) {
+      await writeFileAtomic(finalPath, this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces));
+    } else {
+      await this.file.commit(finalPath);
+    }
+    this.pieces = [];
+    this.file = undefined;
+    return this.hash.digest('hex');
+  }
+
+  /** Drops the output and removes its temporary file, if it has one. */
+  async discard(): Promise<void> {
+    this.pieces = [];
+    const file = this.file;
+    this.file = undefined;
+    await file?.discard();
+  }
+}
