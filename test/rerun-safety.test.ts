@@ -100,10 +100,19 @@ describe('permission for one workflow', () => {
 
     const result = await runCli(['fetch', '--from', list, '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms'], { env });
     const manifest = await manifestOf(outDir);
+    const denied = await readJson<ExecutionManifest>(path.join(outDir, forbiddenWorkflow, '7431000000000000199', 'manifest.json'));
 
     expect(result.code).toBe(3);
     expect(manifest.totals.saved).toBe(2);
     expect(server.countRequests({ route: 'run_history' })).toBe(2);
+    // The denied execution records why, and nothing says the token or the run failed.
+    expect(denied.error?.code).toBe(4101);
+    expect(denied.error?.logid).toMatch(/^\w{10,}/);
+    expect(denied.run_history_logid).toBe(denied.error?.logid);
+    expect(denied.stopped).toBeUndefined();
+    expect(denied.complete).toBe(false);
+    expect(result.stderr).toContain(`denied this token access to workflow ${forbiddenWorkflow}`);
+    expect(result.stderr).not.toContain('rejected the token');
   });
 });
 

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
 import type { RunHistoryResult } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
@@ -197,6 +197,7 @@ export class ExecutionArchiver {
       this.applyRecord(result.record, result.logid);
       return result.record;
     } catch (error) {
+      if (isPermissionDenied(error)) this.manifest.run_history_logid = error.logid ?? null;
       if (isFatal(error) || this.controller.signal.aborted) throw error;
 
       this.manifest.error = describeError(error);
@@ -481,7 +482,9 @@ export class ExecutionArchiver {
       if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';
     }
 
-    if (this.fatalError !== undefined) m.stopped = describeFatal(this.fatalError);
+    // A 4101 is this execution's error, not a reason the whole run stopped.
+    if (isPermissionDenied(this.fatalError)) m.error ??= describeError(this.fatalError);
+    else if (this.fatalError !== undefined) m.stopped = describeFatal(this.fatalError);
     else if (interrupted) m.stopped = describeStop(this.context.signal.reason);
     m.finished_at = new Date(this.context.now()).toISOString();
 
@@ -497,11 +500,20 @@ export class ExecutionArchiver {
     this.context.logger.info({ ...this.ids(), status: m.execute_status, ...totals }, 'execution finished');
 
     if (isAuthError(this.fatalError)) {
-      throw new AuthError(authMessage(this.fatalError), this.fatalError);
+      const message = isPermissionDenied(this.fatalError) ? this.permissionMessage(this.fatalError) : authMessage(this.fatalError);
+      throw new AuthError(message, this.fatalError);
     }
     if (this.fatalError !== undefined) throw this.fatalError;
     // The flush took the final snapshot; another would stamp a newer `updated_at` than the file.
     return m;
+  }
+
+  private permissionMessage(error: CozeRequestError): string {
+    return (
+      `Coze denied this token access to workflow ${this.target.workflowId} (code 4101${error.cozeMsg ? `, ${error.cozeMsg}` : ''}` +
+      `${error.logid ? `, logid ${error.logid}` : ''}). The token itself is valid: give it permission for this workflow's ` +
+      'workspace, or leave the workflow out of the list.'
+    );
   }
 
   private snapshot(): ExecutionManifest {

@@ -11,7 +11,7 @@ import { isDigitId } from '../archive/file-names.js';
 import { MANIFEST_FILE, type ExecutionManifest } from '../archive/manifest.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
-import { ArchiveWriteError, AuthError, isAuthError, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import type { RunHistoryResult } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import { EXIT_CODES, exitCodeFor } from '../exit-codes.js';
@@ -312,11 +312,6 @@ async function readWrittenManifest(outDir: string, target: ExecutionTarget): Pro
   } catch {
     return undefined;
   }
-}
-
-/** Code 4101: the token is valid but may not read this workflow's run history. */
-function isPermissionDenied(error: unknown): boolean {
-  return (error instanceof AuthError || isAuthError(error)) && error.code === 4101;
 }
 
 function isBatchFatal(error: unknown): boolean {

@@ -80,6 +80,14 @@ export function isAuthError(error: unknown): error is CozeRequestError {
   );
 }
 
+/**
+ * Code 4101: the token is valid but may not read this workflow. It stops that execution
+ * only, and the exit code is 3 as for a rejected token.
+ */
+export function isPermissionDenied(error: unknown): error is CozeRequestError | AuthError {
+  return (error instanceof AuthError || isAuthError(error)) && error.code === 4101;
+}
+
 /** Invalid options or input: the CLI maps it to exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
