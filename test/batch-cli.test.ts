@@ -328,7 +328,9 @@ describe('dry run', () => {
     const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run', '--wait', '10m']);
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('1 run-history calls now; node calls unknown until run history is read');
+    expect(result.stderr).toContain('Dry run: 1 execution from');
+    expect(result.stderr).toContain('1 run-history call now; node calls unknown until run history is read');
+    expect(result.stderr).toContain('1 bad input line, listed above.');
     expect(result.stderr).toContain('--wait 10m');
     expect(result.stderr).toContain('line 2');
     expect(server.requests).toHaveLength(0);

@@ -169,6 +169,16 @@ describe('fetch usage errors', () => {
   });
 });
 
+describe('unknown options', () => {
+  it.each(['fetch', 'verify', 'export'])('%s points to its help', async (command) => {
+    const result = await run([command, '--bogus']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown option '--bogus'");
+    expect(result.stderr).toContain(`run coze-node-outputs ${command} --help for every option`);
+  });
+});
+
 describe('fetch token sources', () => {
   it('rejected token exits 3', async () => {
     const server = await startServer();

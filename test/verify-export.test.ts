@@ -82,6 +82,8 @@ describe('verify', () => {
     await writeFile(changedPath, original);
     await writeFile(path.join(folderOf(out, IDS.saved), 'nodes', 'notes.txt'), 'hand-written note');
     await writeFile(path.join(folderOf(out, IDS.saved), 'nodes', 'part.txt.tmp-0a1b2c3d'), 'half');
+    // Only the tool's own temporary names are temporary; this one is the user's.
+    await writeFile(path.join(folderOf(out, IDS.saved), 'nodes', 'draft.tmp-old'), 'a user file');
     // Files outside execution folders are not the archive's business.
     await writeFile(path.join(out, 'README.txt'), 'archive of the nightly runs');
 
@@ -101,8 +103,12 @@ describe('verify', () => {
     const sizeFinding = report.altered.find((finding) => finding.reason === 'size differs')!;
     expect(sizeFinding.actual_bytes).toBe(sizeFinding.expected_bytes! + 1);
     expect(report.altered.find((finding) => finding.reason === 'sha256 differs')!.expected_sha256).toBe(nearExpiry.nodes[0]!.sha256);
-    expect(report.unexpected.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/notes.txt`]);
+    expect(report.unexpected.map((finding) => finding.path).sort()).toEqual(
+      [`${prefix(IDS.saved)}/nodes/draft.tmp-old`, `${prefix(IDS.saved)}/nodes/notes.txt`].sort(),
+    );
+    expect(report.unexpected[0]!.reason).toContain('move it out of the archive or delete it');
     expect(report.temporary.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/part.txt.tmp-0a1b2c3d`]);
+    expect(report.temporary[0]!.reason).toContain('the next fetch of this execution removes it');
     expect(report.invalid).toEqual([]);
   });
 

@@ -7,6 +7,7 @@ import pLimit from 'p-limit';
 import { z } from 'zod';
 
 import { UsageError } from '../coze/errors.js';
+import { TEMPORARY_FILE_PATTERN } from './atomic-write.js';
 import { resolveInside } from './file-names.js';
 import { MANIFEST_FILE } from './manifest.js';
 
@@ -14,7 +15,6 @@ import { MANIFEST_FILE } from './manifest.js';
 const EXECUTION_FILE_NAMES = new Set([MANIFEST_FILE, 'execution.json']);
 
 /** Atomic writes leave `<name>.tmp-<hex>` behind when a run is killed mid-write. */
-const TEMPORARY_MARK = '.tmp-';
 
 /** Files hashed at once: enough to overlap disk reads, few enough to keep memory flat. */
 const HASH_CONCURRENCY = 4;
@@ -269,10 +269,11 @@ async function findStrayFiles(
     if (referenced.has(relative) || EXECUTION_FILE_NAMES.has(relative)) continue;
 
     const finding = { path: relativeName(archive.root, file), manifest: manifestName, actual_bytes: (await lstat(file)).size };
-    if (path.basename(file).includes(TEMPORARY_MARK)) {
-      report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write' });
+    // Only this tool's own temporary names count as temporary: those are what fetch removes.
+    if (TEMPORARY_FILE_PATTERN.test(path.basename(file))) {
+      report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write; the next fetch of this execution removes it' });
     } else {
-      report.unexpected.push({ ...finding, reason: 'not listed in the manifest' });
+      report.unexpected.push({ ...finding, reason: 'not listed in the manifest; move it out of the archive or delete it' });
     }
   }
 }

@@ -20,7 +20,7 @@ export interface ProgressDisplayOptions {
  * Decides whether to draw a progress bar: only for a person at a terminal, never when stderr
  * goes to a log file or a pipe, nor with `--json` or `--quiet`.
  */
-export function wantsProgressBar(stream: NodeJS.WritableStream, flags: { json: boolean; quiet: boolean }): boolean {
+export function wantsProgressBar(stream: NodeJS.WritableStream, flags: { json?: boolean | undefined; quiet?: boolean | undefined }): boolean {
   return (stream as { isTTY?: boolean }).isTTY === true && !flags.json && !flags.quiet;
 }
 

@@ -21,10 +21,10 @@ export interface FetchFlags {
   workflowId?: string;
   executeId?: string;
   from?: string;
-  dryRun: boolean;
+  dryRun?: boolean;
   wait?: number;
   expiryWarning: number;
-  quiet: boolean;
+  quiet?: boolean;
   out: string;
   baseUrl?: string;
   region?: CozeRegion;
@@ -37,8 +37,8 @@ export interface FetchFlags {
   maxRetryAfter: number;
   maxResponseSize: number;
   flagBytes: number[];
-  force: boolean;
-  json: boolean;
+  force?: boolean;
+  json?: boolean;
   /** Undefined when not given: `info`, or `warn` while a progress bar is drawn. */
   logLevel?: string;
 }
@@ -53,7 +53,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
       '--from <file>',
       'archive every execution listed in FILE (- for stdin): lines of "workflow_id execute_id", CSV with a header naming both, or JSON Lines',
     )
-    .option('--dry-run', 'check the input and print the number of Coze calls the run would make; sends no request', false)
+    .option('--dry-run', 'check the input and print the number of Coze calls the run would make; sends no request')
     .option('--wait <duration>', 'wait up to this long, from the start of the run, for running executions to finish, then archive them', durationArgument)
     .addOption(
       option(
@@ -101,12 +101,12 @@ export function fetchCommand(environment: CliEnvironment): Command {
         'flag outputs of at least this many UTF-8 bytes as possibly incomplete; one size or a comma-separated list',
         sizeListArgument,
         [...DEFAULT_FLAG_BYTES],
-        '1000000,1048576 (both readings of "1 MB")',
+        '1000000,1048576, both readings of "1 MB"',
       ),
     )
-    .option('--force', 'fetch every entry again, even those an earlier run saved intact', false)
-    .option('--json', 'print a JSON summary to stdout', false)
-    .option('--quiet', 'write only errors to stderr: no progress bar, no log lines below error, no summary table', false)
+    .option('--force', 'fetch every entry again, even those an earlier run saved intact')
+    .option('--json', 'print a JSON summary to stdout')
+    .option('--quiet', 'write only errors to stderr: no progress bar, no log lines below error, no summary table')
     .addOption(
       new Option('--log-level <level>', 'log detail on stderr (default: info, or warn while a progress bar is shown)').choices(LOG_LEVELS),
     )

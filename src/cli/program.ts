@@ -18,8 +18,9 @@ export function buildProgram(environment: CliEnvironment): Command {
       writeErr: (text) => environment.stderr.write(text),
     });
 
-  program.addCommand(fetchCommand(environment).exitOverride());
-  program.addCommand(verifyCommand(environment).exitOverride());
-  program.addCommand(exportCommand(environment).exitOverride());
+  // Commands added this way do not inherit the program's settings, so each gets its own.
+  for (const command of [fetchCommand(environment), verifyCommand(environment), exportCommand(environment)]) {
+    program.addCommand(command.exitOverride().showHelpAfterError(`(run coze-node-outputs ${command.name()} --help for every option)`));
+  }
   return program;
 }

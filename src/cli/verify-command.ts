@@ -5,7 +5,7 @@ import { EXIT_CODES } from '../exit-codes.js';
 import type { CliEnvironment } from './cli-environment.js';
 
 interface VerifyFlags {
-  json: boolean;
+  json?: boolean;
 }
 
 /** Declares `verify`: checks an archive against its manifests and reports what changed. */
@@ -13,7 +13,7 @@ export function verifyCommand(environment: CliEnvironment): Command {
   return new Command('verify')
     .description('Check every manifest.json under DIR: each saved file must exist with the recorded size and sha256, and execution folders must contain no file their manifest does not list.')
     .argument('<dir>', 'archive folder, usually the --out folder of fetch')
-    .option('--json', 'print the report as JSON to stdout', false)
+    .option('--json', 'print the report as JSON to stdout')
     .addHelpText('after', '\nExit codes: 0 intact; 1 missing, altered, unexpected, temporary or invalid files; 2 DIR missing or without a manifest.')
     .action(async (dir: string, flags: VerifyFlags) => {
       // Imported here, not at the top, so `--help` does not load them.
