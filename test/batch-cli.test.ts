@@ -245,6 +245,27 @@ describe('input formats', () => {
   });
 });
 
+describe('re-runs', () => {
+  it('summary counts entries kept from earlier runs', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`]);
+
+    const first = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json']);
+    const nodeRequests = server.countRequests({ route: 'execute_node' });
+    const second = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json']);
+    const text = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out)]);
+
+    const firstTotals = (JSON.parse(first.stdout) as { totals: { saved: number; kept: number } }).totals;
+    const secondTotals = (JSON.parse(second.stdout) as { totals: { saved: number; kept: number } }).totals;
+    expect(firstTotals.saved).toBeGreaterThan(0);
+    expect(firstTotals.kept).toBe(0);
+    expect(secondTotals.kept).toBe(firstTotals.saved);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(nodeRequests);
+    expect(text.stderr).toContain(`${firstTotals.saved} saved (${firstTotals.saved} kept from earlier runs)`);
+  });
+});
+
 describe('terminal safety', () => {
   it('control characters are escaped', async () => {
     const hostile = savedExecution();

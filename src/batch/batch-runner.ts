@@ -50,6 +50,8 @@ export interface ExecutionOutcome {
 
 export interface BatchResult {
   outDir: string;
+  /** When the batch started, as an ISO date: entries saved before it were kept from earlier runs. */
+  startedAt: string;
   /** Executions with an expiry warning first, then oldest first. */
   executions: ExecutionOutcome[];
   manifests: ExecutionManifest[];
@@ -107,8 +109,10 @@ class Batch {
   private readonly settings: BatchSettings;
   private readonly stop: AbortController;
   private fatalError: unknown;
+  private readonly startedAt: string;
 
   constructor(context: RunContext, settings: BatchSettings, stop: AbortController) {
+    this.startedAt = new Date(context.now()).toISOString();
     this.context = context;
     this.settings = settings;
     this.stop = stop;
@@ -250,6 +254,7 @@ class Batch {
     const manifests = executions.flatMap((outcome) => (outcome.manifest === undefined ? [] : [outcome.manifest]));
     const result: BatchResult = {
       outDir: this.context.outDir,
+      startedAt: this.startedAt,
       executions,
       manifests,
       exitCode: batchExitCode(executions, this.fatalError),

@@ -136,7 +136,8 @@ function totalsLine(result: BatchResult, input: InputReport): string {
   const t = batchTotals(result);
   const parts = [
     `${plural(t.executions, 'execution')}: ${t.complete} complete`,
-    `${t.saved} saved, ${t.failed} failed, ${t.expired} expired, ${t.pending} pending, ${t.flagged} flagged, ${t.bytes} bytes`,
+    `${t.saved} saved${t.kept > 0 ? ` (${t.kept} kept from earlier runs)` : ''}, ${t.failed} failed, ${t.expired} expired, ` +
+      `${t.pending} pending, ${t.flagged} flagged, ${t.bytes} bytes`,
   ];
   if (input.badLines.length > 0) parts.push(plural(input.badLines.length, 'bad input line'));
   if (input.duplicateLines.length > 0) parts.push(`${input.duplicateLines.length} duplicate lines skipped`);
@@ -150,6 +151,8 @@ function batchTotals(result: BatchResult) {
     expiry_warnings: 0,
     entries: 0,
     saved: 0,
+    /** Saved entries that an earlier run had saved and this one found intact, so it did not fetch them. */
+    kept: 0,
     failed: 0,
     expired: 0,
     pending: 0,
@@ -157,6 +160,9 @@ function batchTotals(result: BatchResult) {
     bytes: 0,
   };
   for (const outcome of result.executions) {
+    for (const node of outcome.manifest?.nodes ?? []) {
+      if (node.status === 'saved' && node.saved_at !== undefined && node.saved_at < result.startedAt) totals.kept += 1;
+    }
     if (outcome.manifest?.complete === true) totals.complete += 1;
     if (outcome.expiryWarning) totals.expiry_warnings += 1;
     const t = outcome.manifest?.totals;
