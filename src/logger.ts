@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 /**
  * Every place a request header or token can travel in a log object. The client never logs
@@ -29,6 +30,11 @@ export interface LoggerOptions {
   pretty?: boolean;
   /** Stream for JSON lines in place of stderr, used by tests and embedding programs. Pretty output ignores it. */
   destination?: DestinationStream;
+  /**
+   * Stream for pretty lines in place of stderr, such as a progress bar's log stream. The lines
+   * are then formatted in this thread, so they reach the stream in order with the bar.
+   */
+  prettyDestination?: NodeJS.WritableStream;
 }
 
 /** Creates the CLI's logger, which writes to stderr so stdout stays free for `--json`. */
@@ -36,6 +42,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const redact = { paths: REDACTED_PATHS, censor: '[REDACTED]' };
 
+  if (options.pretty && options.prettyDestination !== undefined) {
+    return pino({ level, redact }, pinoPretty({ destination: options.prettyDestination, colorize: true, ignore: 'pid,hostname', sync: true }));
+  }
   if (options.pretty) {
     return pino({
       level,

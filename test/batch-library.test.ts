@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createProgressDisplay, formatBytes, wantsProgressBar } from '../src/batch/progress-bar.js';
+import { createLogger } from '../src/logger.js';
 import { archiveExecutions, AuthError, ProgressTracker, runBatch, UsageError, type BatchOptions, type ProgressEvent } from '../src/index.js';
 import type { FakeCozeServer } from '../src/fake-server/index.js';
 import {
@@ -245,6 +246,29 @@ describe('progress events', () => {
     expect(written).toContain('0/2 executions');
     expect(formatBytes(3 * 1024)).toBe('3.0 KiB');
     expect(formatBytes(512)).toBe('512 B');
+  });
+});
+
+describe('log lines with a bar', () => {
+  it('go above the bar', async () => {
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 160 });
+    let written = '';
+    terminal.on('data', (chunk: Buffer) => (written += chunk.toString('utf8')));
+    const display = createProgressDisplay({ stream: terminal, executions: 1 });
+    const logger = createLogger({ level: 'warn', pretty: true, prettyDestination: display.logStream });
+
+    display.onProgress({ type: 'execution-prepared', workflowId: BATCH_WORKFLOW, executeId: IDS.saved, entries: 4 });
+    logger.info('not at this level');
+    logger.warn({ token: 'pat_not_for_logs' }, 'output may be incomplete');
+    await new Promise((resolve) => setImmediate(resolve));
+    display.stop();
+
+    const warning = written.indexOf('output may be incomplete');
+    expect(warning).toBeGreaterThan(0);
+    // The bar's line is erased before the warning, so the two do not share a line.
+    expect(written.lastIndexOf('\r\u001b[2K', warning)).toBeGreaterThan(written.indexOf('0/4 entries'));
+    expect(written).not.toContain('not at this level');
+    expect(written).not.toContain('pat_not_for_logs');
   });
 });
 

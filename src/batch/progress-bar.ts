@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+
 import { Presets, SingleBar } from 'cli-progress';
 
 import type { ProgressEvent } from '../archive/run-context.js';
@@ -7,6 +9,8 @@ export interface ProgressDisplay {
   onProgress(event: ProgressEvent): void;
   /** Removes the bar, before the summary is written. */
   stop(): void;
+  /** A stream for log lines: each is written over the bar's line, and the bar is drawn again below it. */
+  logStream: Writable;
 }
 
 export interface ProgressDisplayOptions {
@@ -36,12 +40,23 @@ export function createProgressDisplay(options: ProgressDisplayOptions): Progress
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
+      // Redraw on every frame, so the bar comes back below a log line written over it.
+      forceRedraw: true,
     },
     Presets.shades_classic,
   );
   let started = false;
 
+  const logStream = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      // Erase the bar's line first, so the log line does not run on from the bar.
+      options.stream.write(started ? `\r\u001b[2K${chunk.toString()}` : chunk);
+      done();
+    },
+  });
+
   return {
+    logStream,
     onProgress(event) {
       tracker.handle(event);
       const snapshot = tracker.snapshot();

@@ -7,8 +7,11 @@ export interface CliEnvironment {
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** Creates the run's logger once the command has parsed `--log-level`, so pino loads only then. */
-  makeLogger(level: string): Promise<Logger>;
+  /**
+   * Creates the run's logger once the command has parsed `--log-level`, so pino loads only
+   * then. `destination` receives the lines in place of stderr, such as a progress bar's stream.
+   */
+  makeLogger(level: string, destination?: NodeJS.WritableStream): Promise<Logger>;
   signal: AbortSignal;
   /** 130 after SIGINT, 143 after SIGTERM. */
   interruptExitCode(): number;

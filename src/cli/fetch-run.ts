@@ -35,8 +35,8 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
   const showProgress = wantsProgressBar(environment.stderr, flags);
   // Info lines would break into the bar, so a terminal with a bar gets warnings and errors only.
   const level = flags.quiet ? 'error' : (flags.logLevel ?? (showProgress ? 'warn' : 'info'));
-  const logger: Logger = await environment.makeLogger(level);
   const display = showProgress ? createProgressDisplay({ stream: environment.stderr, executions: targets.length }) : undefined;
+  const logger: Logger = await environment.makeLogger(level, display?.logStream);
 
   let result: BatchResult;
   try {

@@ -37,9 +37,9 @@ const environment: CliEnvironment = {
   signal: controller.signal,
   exitCode: EXIT_CODES.ok,
   interruptExitCode: () => interruptCode,
-  makeLogger: async (level) => {
+  makeLogger: async (level, destination) => {
     const { createLogger } = await import('../logger.js');
-    return createLogger({ level, pretty: process.stderr.isTTY === true });
+    return createLogger({ level, pretty: process.stderr.isTTY === true, prettyDestination: destination });
   },
 };
 
