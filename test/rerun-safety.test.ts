@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -85,6 +85,27 @@ describe('re-runs that stop early', () => {
     expect(manifest.error?.kind).toBe('transport');
     expect(manifest.totals.saved).toBe(2);
     expect(manifest.create_time).toBeTypeOf('number');
+  });
+
+  it('a file deleted since is no longer listed as saved', async () => {
+    const server = await start(executionScenario(2));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    const deleted = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    await rm(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, deleted.file!));
+    await server.close();
+    const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
+    const manifest = await manifestOf(outDir);
+    const entry = manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+
+    expect(offline.code).toBe(1);
+    expect(manifest.totals.saved).toBe(1);
+    expect(entry.status).toBe('pending');
+    expect(entry.reason).toBe('file_missing_or_altered');
+    expect(entry.file).toBe(deleted.file);
+    expect(entry.sha256).toBeNull();
+    expect(manifest.complete).toBe(false);
   });
 });
 

@@ -442,9 +442,23 @@ export class ExecutionArchiver {
    * Keeps an earlier run's entries and execution fields when the run history cannot be read
    * now (a network fault, a rejected token), so a failed re-run keeps every saved output listed.
    */
-  private carryPrevious(): void {
-    // NOTE: carried entries are not re-checked against the disk here; `verify` does that.
+  /**
+   * Keeps an earlier run's entries when run history cannot be read now. A saved entry whose
+   * file is gone or altered since becomes pending again, so the manifest does not list it as
+   * saved; the next run that reads run history fetches it into the same file.
+   */
+  private async carryPrevious(): Promise<void> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
+    for (const entry of this.manifest.nodes) {
+      if (entry.status !== 'saved' || entry.file === null || entry.bytes === null || entry.sha256 === null) continue;
+      if (await fileMatches(resolveInside(this.folder, entry.file), entry.bytes, entry.sha256)) continue;
+
+      entry.status = 'pending';
+      entry.reason = 'file_missing_or_altered';
+      entry.bytes = null;
+      entry.sha256 = null;
+      this.context.logger.warn({ ...this.ids(), file: entry.file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
+    }
 
     const earlier = this.previousFields;
     if (earlier === undefined) return;
@@ -476,7 +490,7 @@ export class ExecutionArchiver {
 
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
-    if (!this.runHistoryRead) this.carryPrevious();
+    if (!this.runHistoryRead) await this.carryPrevious();
     const interrupted = this.context.signal.aborted;
     for (const entry of m.nodes) {
       if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';
