@@ -257,7 +257,10 @@ describe('re-runs', () => {
     const text = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out)]);
 
     const firstTotals = (JSON.parse(first.stdout) as { totals: { saved: number; kept: number } }).totals;
-    const secondTotals = (JSON.parse(second.stdout) as { totals: { saved: number; kept: number } }).totals;
+    const secondSummary = JSON.parse(second.stdout) as { totals: { saved: number; kept: number }; executions: Array<{ totals: { kept: number } }> };
+    const secondTotals = secondSummary.totals;
+    expect(secondSummary.executions[0]!.totals.kept).toBe(firstTotals.saved);
+    expect(text.stderr).toMatch(/ saved +kept +failed /);
     expect(firstTotals.saved).toBeGreaterThan(0);
     expect(firstTotals.kept).toBe(0);
     expect(secondTotals.kept).toBe(firstTotals.saved);

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { summaryTable } from '../src/batch/batch-summary.js';
 import { createProgressDisplay, formatBytes, wantsProgressBar } from '../src/batch/progress-bar.js';
 import { createLogger } from '../src/logger.js';
 import { archiveExecutions, AuthError, ProgressTracker, runBatch, UsageError, type BatchOptions, type ProgressEvent } from '../src/index.js';
@@ -246,6 +247,16 @@ describe('progress events', () => {
     expect(written).toContain('0/2 executions');
     expect(formatBytes(3 * 1024)).toBe('3.0 KiB');
     expect(formatBytes(512)).toBe('512 B');
+  });
+});
+
+describe('summary table', () => {
+  it('an interrupted run says how to resume', () => {
+    const result = { outDir: '/archive', startedAt: new Date(0).toISOString(), executions: [], manifests: [], exitCode: 130 };
+    const input = { source: null, format: null, badLines: [], duplicateLines: [] };
+
+    expect(summaryTable(result, input, 0, true)).toContain('Interrupted: run the same command again to resume');
+    expect(summaryTable(result, input, 0, false)).not.toContain('Interrupted');
   });
 });
 

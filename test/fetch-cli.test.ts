@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ExecutionManifest } from '../src/index.js';
 import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
-import { makeTempDir, readJson, runCli, type CliResult } from './helpers/run-cli.js';
+import { CLI_PATH, makeTempDir, readJson, runCli, type CliResult } from './helpers/run-cli.js';
 
 // Options, token sources, exit codes and what the built CLI prints, against the fake Coze
 // server on 127.0.0.1.
@@ -176,6 +177,21 @@ describe('unknown options', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("unknown option '--bogus'");
     expect(result.stderr).toContain(`run coze-node-outputs ${command} --help for every option`);
+  });
+});
+
+describe('closed stdout', () => {
+  it('help into a closed pipe exits 0 quietly', async () => {
+    const child = spawn(process.execPath, [CLI_PATH, 'fetch', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader goes away before the help is written, as `| head -1` can.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    expect(code).toBe(0);
+    expect(stderr).not.toContain('EPIPE');
+    expect(stderr).toBe('');
   });
 });
 

@@ -106,6 +106,12 @@ describe('re-runs that stop early', () => {
     expect(entry.file).toBe(deleted.file);
     expect(entry.sha256).toBeNull();
     expect(manifest.complete).toBe(false);
+
+    // verify finds no damage, but says the archive is not complete.
+    const verify = await runCli(['verify', outDir], { env });
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain('1 manifest, 1 saved entry checked, 1 entry not saved.');
+    expect(verify.stdout).toContain('Not complete: 1 entry not saved');
   });
 });
 

@@ -20,7 +20,7 @@ const NOT_FOUND_CODES = new Set([4200, 4314]);
 /** Detail lines shown per execution under the table before the rest are counted. */
 const MAX_DETAIL_LINES = 10;
 
-const COLUMNS = ['workflow_id', 'execute_id', 'status', 'age', 'saved', 'failed', 'expired', 'pending', 'flagged', 'bytes', 'error'];
+const COLUMNS = ['workflow_id', 'execute_id', 'status', 'age', 'saved', 'kept', 'failed', 'expired', 'pending', 'flagged', 'bytes', 'error'];
 
 /** Returns a one-word state of an execution: Coze's `execute_status`, or why there is none. */
 export function executionState(outcome: ExecutionOutcome): string {
@@ -31,8 +31,8 @@ export function executionState(outcome: ExecutionOutcome): string {
 }
 
 /** Formats the summary for a person: a table of executions for stderr, then details of what failed. */
-export function summaryTable(result: BatchResult, input: InputReport, expiryWarningMs: number): string {
-  const rows = result.executions.map((outcome) => tableRow(outcome));
+export function summaryTable(result: BatchResult, input: InputReport, expiryWarningMs: number, interrupted = false): string {
+  const rows = result.executions.map((outcome) => tableRow(outcome, result.startedAt));
   const widths = COLUMNS.map((name, column) => Math.max(name.length, ...rows.map((row) => row[column]!.length)));
   const format = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd();
@@ -42,6 +42,9 @@ export function summaryTable(result: BatchResult, input: InputReport, expiryWarn
     lines.push(`! older than ${formatDuration(expiryWarningMs)}: Coze deletes output-node results 24 hours after the run.`);
   }
   lines.push(...detailLines(result.executions), totalsLine(result, input));
+  if (interrupted && result.fatalError === undefined) {
+    lines.push('Interrupted: run the same command again to resume; entries saved so far are kept.');
+  }
   return terminalText(lines);
 }
 
@@ -53,7 +56,7 @@ export function summaryDocument(result: BatchResult, input: InputReport, exitCod
     input: { source: input.source, format: input.format, executions: result.executions.length, duplicate_lines: input.duplicateLines },
     bad_lines: input.badLines,
     totals: batchTotals(result),
-    executions: result.executions.map((outcome) => outcomeDocument(outcome, result.outDir)),
+    executions: result.executions.map((outcome) => outcomeDocument(outcome, result)),
   };
 }
 
@@ -70,7 +73,7 @@ export function terminalText(lines: readonly string[]): string {
   return `${lines.map((line) => escapeControlCharacters(line)).join('\n')}\n`;
 }
 
-function tableRow(outcome: ExecutionOutcome): string[] {
+function tableRow(outcome: ExecutionOutcome, batchStartedAt: string): string[] {
   const t: Partial<ManifestTotals> = outcome.manifest?.totals ?? {};
   const count = (value: number | undefined): string => (value === undefined ? '-' : String(value));
   return [
@@ -79,6 +82,7 @@ function tableRow(outcome: ExecutionOutcome): string[] {
     executionState(outcome),
     formatAge(outcome),
     count(t.saved),
+    count(outcome.manifest === undefined ? undefined : keptCount(outcome.manifest, batchStartedAt)),
     count(t.failed),
     count(t.expired),
     count(t.pending),
@@ -160,9 +164,7 @@ function batchTotals(result: BatchResult) {
     bytes: 0,
   };
   for (const outcome of result.executions) {
-    for (const node of outcome.manifest?.nodes ?? []) {
-      if (node.status === 'saved' && node.saved_at !== undefined && node.saved_at < result.startedAt) totals.kept += 1;
-    }
+    if (outcome.manifest !== undefined) totals.kept += keptCount(outcome.manifest, result.startedAt);
     if (outcome.manifest?.complete === true) totals.complete += 1;
     if (outcome.expiryWarning) totals.expiry_warnings += 1;
     const t = outcome.manifest?.totals;
@@ -172,7 +174,8 @@ function batchTotals(result: BatchResult) {
   return totals;
 }
 
-function outcomeDocument(outcome: ExecutionOutcome, outDir: string): Record<string, unknown> {
+function outcomeDocument(outcome: ExecutionOutcome, result: BatchResult): Record<string, unknown> {
+  const outDir = result.outDir;
   const common = {
     status: executionState(outcome),
     expiry_warning: outcome.expiryWarning,
@@ -183,7 +186,9 @@ function outcomeDocument(outcome: ExecutionOutcome, outDir: string): Record<stri
     return { workflow_id: outcome.workflowId, execute_id: outcome.executeId, ...common, error: outcome.error ?? null };
   }
 
-  const document: Record<string, unknown> = { ...executionSummary(outcome.manifest, outDir), ...common };
+  const summary = executionSummary(outcome.manifest, outDir);
+  const totals = { ...summary.totals, kept: keptCount(outcome.manifest, result.startedAt) };
+  const document: Record<string, unknown> = { ...summary, totals, ...common };
   if (outcome.error !== undefined) document['batch_error'] = outcome.error;
   return document;
 }
@@ -196,8 +201,14 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+/** Counts the saved entries that were saved before `since`, by an earlier run, and kept by this one. */
+function keptCount(m: ExecutionManifest, since: string): number {
+  return m.nodes.filter((node) => node.status === 'saved' && node.saved_at !== undefined && node.saved_at < since).length;
+}
+
+/** Returns `1 line` or `2 lines`. `pluralNoun` is for nouns that do not just add an s. */
+export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : pluralNoun}`;
 }
 
 function stopReason(result: BatchResult, interrupted: boolean): string | null {

@@ -1,6 +1,6 @@
 import { formatDuration } from '../config/duration.js';
 import { EXIT_CODES } from '../exit-codes.js';
-import { terminalText, type InputReport } from './batch-summary.js';
+import { plural, terminalText, type InputReport } from './batch-summary.js';
 import { DEFAULT_POLL_SETTINGS } from './wait-for-finish.js';
 
 /**
@@ -26,20 +26,15 @@ export function planDryRun(executions: number, input: InputReport, waitMs: numbe
 
 export function dryRunText(plan: DryRunPlan): string {
   const lines = [
-    `Dry run: ${count(plan.executions, 'execution')}${plan.input.source === null ? '' : ` from ${plan.input.source} (${plan.input.format})`}; no request was sent.`,
-    `Cost: ${count(plan.runHistoryCalls, 'run-history call')} now; node calls unknown until run history is read ` +
+    `Dry run: ${plural(plan.executions, 'execution')}${plan.input.source === null ? '' : ` from ${plan.input.source} (${plan.input.format})`}; no request was sent.`,
+    `Cost: ${plural(plan.runHistoryCalls, 'run-history call')} now; node calls unknown until run history is read ` +
       '(one per output-node run not saved by an earlier run).',
   ];
   if (plan.executions === 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
   if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
-  if (plan.input.badLines.length > 0) lines.push(`${count(plan.input.badLines.length, 'bad input line')}, listed above.`);
-  if (plan.input.duplicateLines.length > 0) lines.push(`${count(plan.input.duplicateLines.length, 'duplicate line')} would be skipped.`);
+  if (plan.input.badLines.length > 0) lines.push(`${plural(plan.input.badLines.length, 'bad input line')}, listed above.`);
+  if (plan.input.duplicateLines.length > 0) lines.push(`${plural(plan.input.duplicateLines.length, 'duplicate line')} would be skipped.`);
   return terminalText(lines);
-}
-
-/** Returns `1 line` or `2 lines`. */
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 export function dryRunDocument(plan: DryRunPlan): Record<string, unknown> {

@@ -29,6 +29,12 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
 process.on('SIGINT', () => onSignal('SIGINT'));
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 
+// A reader that stops early, as in `coze-node-outputs fetch --help | head -5`, is not a fault of
+// the command. Without a listener the EPIPE would end the process with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 const environment: CliEnvironment = {
   env: process.env,
   stdin: process.stdin,

@@ -18,18 +18,18 @@ export function verifyCommand(environment: CliEnvironment): Command {
     .action(async (dir: string, flags: VerifyFlags) => {
       // Imported here, not at the top, so `--help` does not load them.
       const { verifyArchive } = await import('../archive/verify-archive.js');
-      const { terminalText } = await import('../batch/batch-summary.js');
+      const { plural, terminalText } = await import('../batch/batch-summary.js');
 
       const report = await verifyArchive(dir);
-      environment.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : terminalText(verifyLines(report)));
+      environment.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : terminalText(verifyLines(report, plural)));
       environment.exitCode = report.intact ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
 
-function verifyLines(report: VerifyReport): string[] {
+function verifyLines(report: VerifyReport, plural: (count: number, noun: string, pluralNoun?: string) => string): string[] {
   const lines = [
-    `${report.root}: ${report.manifests} manifests, ${report.entries_checked} saved entries checked, ` +
-      `${report.entries_not_saved} entries not saved.`,
+    `${report.root}: ${plural(report.manifests, 'manifest')}, ${plural(report.entries_checked, 'saved entry', 'saved entries')} checked, ` +
+      `${plural(report.entries_not_saved, 'entry', 'entries')} not saved.`,
   ];
   const groups: Array<[string, VerifyFinding[]]> = [
     ['missing', report.missing],
@@ -41,7 +41,12 @@ function verifyLines(report: VerifyReport): string[] {
   for (const [label, findings] of groups) {
     for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(finding)})`);
   }
-  lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${lines.length - 1} problem${lines.length - 1 === 1 ? '' : 's'}.`);
+  const problems = lines.length - 1;
+  lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
+  // Intact means that every saved file matches. An entry not saved yet is no damage, but it is not archived either.
+  if (report.entries_not_saved > 0) {
+    lines.push(`Not complete: ${plural(report.entries_not_saved, 'entry', 'entries')} not saved; fetch reports why, and a re-run within 24 hours of the run fetches them.`);
+  }
   return lines;
 }
 
