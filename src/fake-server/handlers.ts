@@ -7,6 +7,7 @@ import type { ParsedScenario } from './scenario.js';
 export interface HandlerContext {
   token: string;
   auth: ParsedScenario['auth'];
+  jsonEscapes: ParsedScenario['jsonEscapes'];
   executions: Map<string, ExecutionModel>;
   now: () => number;
 }
@@ -32,9 +33,21 @@ export function buildResponse(
     return errorResponse(200, 4314, logid);
   }
 
-  return match.route === 'run_history'
-    ? buildRunHistoryResponse(execution, logid, context.now())
-    : buildExecuteNodeResponse(execution, match.nodeExecuteUuid ?? '', logid, context.now());
+  const response =
+    match.route === 'run_history'
+      ? buildRunHistoryResponse(execution, logid, context.now())
+      : buildExecuteNodeResponse(execution, match.nodeExecuteUuid ?? '', logid, context.now());
+  return context.jsonEscapes === 'ascii' ? { ...response, body: escapeToAscii(response.body) } : response;
+}
+
+/**
+ * Rewrites JSON text with every non-ASCII character and `<`, `>`, `&` as `\uXXXX`. Those
+ * characters can only occur inside strings, so the result is the same JSON value. Characters
+ * outside the Basic Multilingual Plane become two escapes, a surrogate pair.
+ */
+export function escapeToAscii(json: Buffer): Buffer {
+  const text = json.toString('utf8').replace(/[^\x00-\x7f]|[<>&]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return Buffer.from(text, 'utf8');
 }
 
 /** Returns the execution key used by the handler map. */

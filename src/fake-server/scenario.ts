@@ -176,6 +176,13 @@ export const scenarioSchema = z
     auth: authSchema.default({ invalidTokenCode: 4100, forbiddenWorkflowIds: [], forbiddenStatus: 401 }),
     latencyMs: latencySchema.default(0),
     rateLimit: rateLimitSchema.nullable().default(null),
+    /**
+     * How the JSON of run-history and execute-node responses writes characters: `raw` sends
+     * them as UTF-8, and `ascii` writes every non-ASCII character and `<`, `>`, `&` as
+     * `\uXXXX` escapes, as some JSON encoders do. Both are valid JSON, and a client must read
+     * both the same.
+     */
+    jsonEscapes: z.enum(['raw', 'ascii']).default('raw'),
     expiry: expirySchema.default({ afterSeconds: 86_400, answer: 'code4200' }),
     executions: z.array(executionSchema).default([]),
     faults: z.array(faultRuleSchema).default([]),

@@ -75,7 +75,7 @@ function createState(scenario: ParsedScenario, options: FakeCozeServerOptions): 
   setMaxListeners(0, closing.signal);
 
   return {
-    handler: { token: options.token ?? scenario.token, auth: scenario.auth, executions, now },
+    handler: { token: options.token ?? scenario.token, auth: scenario.auth, jsonEscapes: scenario.jsonEscapes, executions, now },
     latency: options.latencyMs ?? scenario.latencyMs,
     rateLimit,
     limiter: rateLimit === null ? undefined : new SlidingWindowLimiter(rateLimit.qps),
