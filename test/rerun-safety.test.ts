@@ -107,7 +107,7 @@ describe('re-runs that stop early', () => {
     expect(entry.sha256).toBeNull();
     expect(manifest.complete).toBe(false);
 
-    // verify finds no damage, but says the archive is not complete.
+    // verify finds no damage, but reports that the archive is not complete.
     const verify = await runCli(['verify', outDir], { env });
     expect(verify.code).toBe(0);
     expect(verify.stdout).toContain('1 manifest, 1 saved entry checked, 1 entry not saved.');
@@ -132,7 +132,7 @@ describe('permission for one workflow', () => {
     expect(result.code).toBe(3);
     expect(manifest.totals.saved).toBe(2);
     expect(server.countRequests({ route: 'run_history' })).toBe(2);
-    // The denied execution records why, and nothing says the token or the run failed.
+    // The denied execution records why, and no message claims that the token or the run failed.
     expect(denied.error?.code).toBe(4101);
     expect(denied.error?.logid).toMatch(/^\w{10,}/);
     expect(denied.run_history_logid).toBe(denied.error?.logid);

@@ -28,7 +28,7 @@ import { ManifestWriter } from './manifest-writer.js';
 import { OutputFile } from './output-file.js';
 import { NODE_OUTPUT_RETENTION_MS, type RunContext } from './run-context.js';
 
-/** What Coze reported about an output, for the possibly-incomplete flags. */
+/** Facts from Coze about an output, for the possibly-incomplete flags. */
 interface OutputFacts {
   isFinish?: boolean | undefined;
   isOutputTrimmed?: boolean | undefined;
@@ -445,7 +445,7 @@ export class ExecutionArchiver {
   /**
    * Keeps an earlier run's entries when run history cannot be read now. A saved entry whose
    * file is gone or altered since becomes pending again, so the manifest does not list it as
-   * saved; the next run that reads run history fetches it into the same file.
+   * saved. The next run that reads run history fetches it into the same file.
    */
   private async carryPrevious(): Promise<void> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];

@@ -177,8 +177,8 @@ export const scenarioSchema = z
     latencyMs: latencySchema.default(0),
     rateLimit: rateLimitSchema.nullable().default(null),
     /**
-     * How the JSON of run-history and execute-node responses writes characters: `raw` sends
-     * them as UTF-8, and `ascii` writes every non-ASCII character and `<`, `>`, `&` as
+     * Character encoding of the JSON in run-history and execute-node responses: `raw` sends
+     * characters as UTF-8, and `ascii` writes every non-ASCII character and `<`, `>`, `&` as
      * `\uXXXX` escapes, as some JSON encoders do. Both are valid JSON, and a client must read
      * both the same.
      */
