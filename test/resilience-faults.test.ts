@@ -93,7 +93,8 @@ describe('retried faults', () => {
 /** About 1.8 MB with escapes throughout: past the size that streams to a temporary file. */
 const LARGE_TEXT = `${nodeText(2, 300)}\n"引号"\t`.repeat(2_000);
 
-// Each fault comes after more than 1 MiB of output has arrived, so the attempt has spilled to a temporary file.
+// Each fault comes after more than 1 MiB of output has arrived, so the attempt has spilled to a
+// temporary file and the client has dropped the raw body: a truncated body is fetched again.
 describe('large output faults', () => {
   it.each([
     ['reset late in the body', onNode2({ type: 'resetMidBody', fraction: 0.8 })],

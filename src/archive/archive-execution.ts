@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
-import type { RunHistoryResult } from '../coze/client.js';
+import type { RunHistoryResult, StreamedNodeOutput } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
@@ -329,23 +329,13 @@ export class ExecutionArchiver {
     const logFields = { ...this.ids(), nodeExecuteUuid: planned.nodeExecuteUuid, nodeId: planned.nodeId, title: planned.title };
 
     try {
-      const { result, output } = await withRetry(async (signal) => {
-        // Each attempt streams into a file of its own, removed if the attempt fails.
-        const output = new OutputFile(path.join(this.folder, NODES_FOLDER));
-        try {
-          const result = await this.context.client.streamNodeOutput(
-            this.target.workflowId,
-            this.target.executeId,
-            planned.nodeExecuteUuid!,
-            output,
-            signal,
-          );
-          return { result, output };
-        } catch (error) {
-          await output.discard();
-          throw error;
-        }
-      }, this.retryCall(tally, logFields));
+      let { result, output } = await this.requestOutput(planned, tally, logFields, false);
+      if (result.needsWholeBody) {
+        // Rare: a large body that streaming could not read. The second request takes its own
+        // turn in the limiter, like any attempt.
+        await output.discard();
+        ({ result, output } = await this.requestOutput(planned, tally, logFields, true));
+      }
       entry.attempts = tally.attempts;
       entry.is_finish = result.isFinish ?? entry.is_finish;
 
@@ -373,6 +363,33 @@ export class ExecutionArchiver {
       entry.error = describeError(error);
       this.context.logger.error({ ...logFields, attempts: tally.attempts, ...errorLogFields(entry.error) }, 'output node could not be fetched');
     }
+  }
+
+  /** Fetches one node's output into a new `OutputFile`, with retries; `whole` reads each body whole first. */
+  private requestOutput(
+    planned: PlannedEntry,
+    tally: AttemptTally,
+    logFields: Record<string, unknown>,
+    whole: boolean,
+  ): Promise<{ result: StreamedNodeOutput; output: OutputFile }> {
+    return withRetry(async (signal) => {
+      // Each attempt streams into a file of its own, removed if the attempt fails.
+      const output = new OutputFile(path.join(this.folder, NODES_FOLDER));
+      try {
+        const result = await this.context.client.streamNodeOutput(
+          this.target.workflowId,
+          this.target.executeId,
+          planned.nodeExecuteUuid!,
+          output,
+          signal,
+          { whole },
+        );
+        return { result, output };
+      } catch (error) {
+        await output.discard();
+        throw error;
+      }
+    }, this.retryCall(tally, logFields));
   }
 
   private async saveText(planned: PlannedEntry, entry: ManifestEntry, text: string, facts: OutputFacts): Promise<void> {

@@ -52,7 +52,25 @@ export interface StreamedNodeOutput {
   bytes: number;
   logid: string | undefined;
   httpStatus: number;
+  /**
+   * True when the decoder gave up after the raw bytes it keeps (`KEPT_RAW_BYTES`): the sink
+   * is empty, and the body must be fetched again with `{ whole: true }`.
+   */
+  needsWholeBody: boolean;
 }
+
+export interface StreamOptions {
+  /** Reads the body whole before decoding it, for a body that streaming could not read. */
+  whole?: boolean;
+}
+
+/**
+ * Raw bytes of a body kept while its output streams to the sink. A body that the decoder
+ * gives up on within them is read again from them; after them, they are dropped, and such a
+ * body is fetched again. The client kept every chunk of 4 MiB bodies at first: they outlived
+ * young-generation collections, and 40 of them caused a dozen major ones.
+ */
+const KEPT_RAW_BYTES = 64 * 1024;
 
 type Endpoint = CozeErrorDetails['endpoint'];
 
@@ -115,17 +133,23 @@ export class CozeClient {
     return { record: records[0]!, rawBody: response.body, logid: response.logid, httpStatus: response.status };
   }
 
-  /** Fetches one node run's output and returns it in memory. */
+  /**
+   * Fetches one node run's output and returns it in memory. A body that streaming cannot
+   * read is fetched a second time, so this may send two requests.
+   */
   async getNodeOutput(workflowId: string, executeId: string, nodeExecuteUuid: string, signal?: AbortSignal): Promise<NodeOutputResult> {
     const sink = new MemorySink();
-    const result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal);
+    let result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal);
+    if (result.needsWholeBody) result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal, { whole: true });
     return { isFinish: result.isFinish, nodeOutput: sink.bytes(), logid: result.logid, httpStatus: result.httpStatus };
   }
 
   /**
    * Fetches one node run's output and writes it to `sink` as the body arrives (see
    * `NodeOutputDecoder`). A body the decoder cannot read is read again as a whole, after
-   * `sink.reset()`. Errors of the sink reach the caller unchanged.
+   * `sink.reset()`, from the raw bytes kept so far; past `KEPT_RAW_BYTES` the result asks
+   * for another request instead (`needsWholeBody`). Errors of the sink reach the caller
+   * unchanged.
    */
   async streamNodeOutput(
     workflowId: string,
@@ -133,6 +157,7 @@ export class CozeClient {
     nodeExecuteUuid: string,
     sink: OutputSink,
     signal?: AbortSignal,
+    options: StreamOptions = {},
   ): Promise<StreamedNodeOutput> {
     const ids = { workflowId, executeId, nodeExecuteUuid };
     if (nodeExecuteUuid === '.' || nodeExecuteUuid === '..') {
@@ -147,19 +172,23 @@ export class CozeClient {
       `/execute_nodes/${encodeURIComponent(nodeExecuteUuid)}`;
 
     const { head, value: streamed } = await this.request('execute_node', path, ids, signal, (body, responseHead) =>
-      this.streamBody(body, responseHead, sink, 'execute_node', ids),
+      this.streamBody(body, responseHead, sink, 'execute_node', ids, options.whole !== true),
     );
     const around = streamed.around === undefined ? undefined : readAroundOutput(streamed.around);
     if (around !== undefined) {
-      return { isFinish: around.isFinish, bytes: streamed.bytes, logid: head.logid ?? around.bodyLogid, httpStatus: head.status };
+      return { isFinish: around.isFinish, bytes: streamed.bytes, logid: head.logid ?? around.bodyLogid, httpStatus: head.status, needsWholeBody: false };
+    }
+
+    await callSink(() => sink.reset());
+    if (streamed.chunks === undefined) {
+      return { isFinish: undefined, bytes: 0, logid: head.logid, httpStatus: head.status, needsWholeBody: true };
     }
 
     // The whole body, read as before streaming: the in-place fast path, else the full parse.
     const response: RawResponse = { status: head.status, logid: head.logid, retryAfterMs: head.retryAfterMs, body: Buffer.concat(streamed.chunks) };
     const output = readNodeOutputFast(response) ?? this.readNodeOutputSlow(response, ids);
-    await callSink(() => sink.reset());
     await callSink(() => sink.write(output.nodeOutput));
-    return { isFinish: output.isFinish, bytes: output.nodeOutput.length, logid: output.logid, httpStatus: output.httpStatus };
+    return { isFinish: output.isFinish, bytes: output.nodeOutput.length, logid: output.logid, httpStatus: output.httpStatus, needsWholeBody: false };
   }
 
   private readNodeOutputSlow(response: RawResponse, ids: RequestIds): NodeOutputResult {
@@ -174,22 +203,24 @@ export class CozeClient {
   }
 
   /**
-   * Reads an execute-node body, decoding `node_output` into `sink` as it arrives, and keeps
-   * the raw chunks for the whole-body path. The decoding stops at the first thing it cannot
-   * read, and the sink is reset then.
+   * Reads an execute-node body, decoding `node_output` into `sink` as it arrives when
+   * `decode` is set, and keeps the raw chunks for the whole-body path: all of them when
+   * nothing is decoded, else the first `KEPT_RAW_BYTES`. The decoding stops at the first
+   * thing it cannot read, and the sink is reset then. `chunks` is undefined when they were
+   * dropped; the rest of such a body is read and thrown away, so the connection stays usable.
    */
-  private async streamBody(body: ResponseBody, head: ResponseHead, sink: OutputSink, endpoint: Endpoint, ids: RequestIds) {
-    const chunks: Buffer[] = [];
+  private async streamBody(body: ResponseBody, head: ResponseHead, sink: OutputSink, endpoint: Endpoint, ids: RequestIds, decode: boolean) {
+    let chunks: Buffer[] | undefined = [];
     let length = 0;
     let written = 0;
-    let decoder = head.status >= 200 && head.status < 300 ? new NodeOutputDecoder() : undefined;
+    let decoder = decode && head.status >= 200 && head.status < 300 ? new NodeOutputDecoder() : undefined;
 
     for await (const chunk of body) {
       if (length + chunk.length > this.options.maxResponseBytes) {
         body.destroy();
         throw this.tooLarge(endpoint, ids, head);
       }
-      chunks.push(chunk);
+      chunks?.push(chunk);
       length += chunk.length;
       if (decoder === undefined) continue;
 
@@ -198,10 +229,13 @@ export class CozeClient {
         decoder = undefined;
         written = 0;
         await callSink(() => sink.reset());
-      } else if (piece.length > 0) {
+        continue;
+      }
+      if (piece.length > 0) {
         written += piece.length;
         await callSink(() => sink.write(piece));
       }
+      if (length > KEPT_RAW_BYTES) chunks = undefined;
     }
     return { chunks, bytes: written, around: decoder?.finish() };
   }

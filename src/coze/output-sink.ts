@@ -1,6 +1,9 @@
 /** Receives the decoded `node_output` bytes of one response, piece by piece, as they arrive. */
 export interface OutputSink {
-  /** Appends `bytes`, which the sink may keep: nothing changes them afterwards. */
+  /**
+   * Appends `bytes`. They are valid only until the returned promise settles, because the
+   * client reuses its decoding buffer: a sink that keeps them must copy them.
+   */
   write(bytes: Buffer): Promise<void>;
   /** Drops everything written so far, because the client reads the body again as a whole. */
   reset(): Promise<void>;
@@ -11,7 +14,7 @@ export class MemorySink implements OutputSink {
   private pieces: Buffer[] = [];
 
   async write(bytes: Buffer): Promise<void> {
-    this.pieces.push(bytes);
+    this.pieces.push(Buffer.from(bytes));
   }
 
   async reset(): Promise<void> {

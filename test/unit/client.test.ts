@@ -4,6 +4,7 @@ import { MockAgent } from 'undici';
 import { resolveBaseUrl } from '../../src/coze/base-url.js';
 import { CozeClient } from '../../src/coze/client.js';
 import { CozeRequestError } from '../../src/coze/errors.js';
+import { MemorySink } from '../../src/coze/output-sink.js';
 
 // MockAgent serves every response in-process and rejects real connections, so nothing reaches this address.
 const ORIGIN = 'http://127.0.0.1:9';
@@ -372,6 +373,62 @@ describe('CozeClient.getNodeOutput', () => {
     expect(result.nodeOutput).toEqual(Buffer.from('a\ufffd\ufffdb', 'utf8'));
   });
 
+  // Past 64 KiB of body the client no longer keeps the raw bytes, so these are fetched again.
+  const LONG_TEXT = '长'.repeat(30_000);
+
+  it('large body with a repeated key: fetched again whole', async () => {
+    const { agent, pool, client } = setup();
+    const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS }).times(2);
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(Buffer.byteLength(body)).toBeGreaterThan(64 * 1024);
+    expect(result.nodeOutput).toEqual(Buffer.from('second', 'utf8'));
+    expect(result.isFinish).toBe(true);
+    agent.assertNoPendingInterceptors();
+  });
+
+  it('large body with invalid UTF-8 in its first chunk: read from the kept bytes', async () => {
+    const { agent, pool, client } = setup();
+    const body = Buffer.concat([
+      Buffer.from(`{"code":0,"msg":"","data":{"is_finish":true,"node_output":"${LONG_TEXT}`, 'utf8'),
+      Buffer.from([0xff]),
+      Buffer.from('b"}}', 'utf8'),
+    ]);
+    // MockAgent sends the body as one chunk, so the decoder gives up before dropping it.
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, body, { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from(`${LONG_TEXT}\ufffdb`, 'utf8'));
+    agent.assertNoPendingInterceptors();
+  });
+
+  it('streaming asks for the whole body and leaves the sink empty', async () => {
+    const { pool, client } = setup();
+    const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+    const sink = new MemorySink();
+
+    const result = await client.streamNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID, sink);
+
+    expect(result.needsWholeBody).toBe(true);
+    expect(result.bytes).toBe(0);
+    expect(sink.bytes().length).toBe(0);
+  });
+
+  it('large body that streams cleanly: one request', async () => {
+    const { agent, pool, client } = setup();
+    const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}\\n${LONG_TEXT}","is_finish":true}}`;
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+
+    expect(result.nodeOutput).toEqual(Buffer.from(`${LONG_TEXT}\n${LONG_TEXT}`, 'utf8'));
+    agent.assertNoPendingInterceptors();
+  });
+
   it('null node_output is empty', async () => {
     const { pool, client } = setup();
     pool
@@ -397,5 +454,18 @@ describe('CozeClient.getNodeOutput', () => {
     expect(error.endpoint).toBe('execute_node');
     expect(error.nodeExecuteUuid).toBe(NODE_UUID);
     expect(error.logid).toBe('EXPIRED_LOGID');
+  });
+});
+
+describe('MemorySink', () => {
+  it('keeps a copy of each piece, so the caller may reuse its buffer', async () => {
+    const sink = new MemorySink();
+    const reused = Buffer.from('输出');
+
+    await sink.write(reused);
+    reused.fill(0x61);
+    await sink.write(reused);
+
+    expect(sink.bytes()).toEqual(Buffer.concat([Buffer.from('输出'), Buffer.alloc(reused.length, 0x61)]));
   });
 });

@@ -25,7 +25,7 @@ function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Three pieces of 700 KiB: the second passes the in-memory limit. */
+/** Three pieces of 700 KiB, each past the in-memory limit. */
 function largePieces(): Buffer[] {
   return [0x61, 0x62, 0x63].map((byte) => Buffer.alloc(700 * 1024, byte));
 }
@@ -62,6 +62,21 @@ describe('OutputFile', () => {
     expect(digest).toBe(sha256(Buffer.concat(pieces)));
     expect(output.bytes).toBe(2_100 * 1024);
     expect(output.bytes).toBeGreaterThan(MIB);
+  });
+
+  it('keeps a copy of small pieces, so the caller may reuse its buffer', async () => {
+    const folder = await makeFolder();
+    const output = new OutputFile(folder);
+    const reused = Buffer.from('第一段');
+
+    await output.write(reused);
+    reused.fill(0x78);
+    await output.write(reused);
+    const digest = await output.commit(path.join(folder, 'out.txt'));
+
+    const expected = Buffer.concat([Buffer.from('第一段'), Buffer.alloc(reused.length, 0x78)]);
+    expect((await readFile(path.join(folder, 'out.txt'))).equals(expected)).toBe(true);
+    expect(digest).toBe(sha256(expected));
   });
 
   it('discard removes the temporary file', async () => {
