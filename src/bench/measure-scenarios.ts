@@ -9,8 +9,9 @@ export interface BenchSamples {
   latencyBound: { archiver: RunSample[]; fetchOnly: RunSample[] };
   bytesBound: { archiver: RunSample[]; baseline: RunSample[] };
   /**
-   * `halfBodies` is the archiver on the bytes-bound workload with half the nodes, and the
-   * `Capped` runs repeat `fewer` and `more` with the young generation capped.
+   * `halfBodies` is the archiver on the bytes-bound workload with half the nodes, the
+   * `Capped` runs repeat `fewer` and `more` with the young generation capped, and the
+   * `Baseline` runs are the undici baseline script on the same two workloads.
    */
   memory: {
     idle: RunSample[];
@@ -19,6 +20,8 @@ export interface BenchSamples {
     halfBodies: RunSample[];
     fewerCapped: RunSample[];
     moreCapped: RunSample[];
+    fewerBaseline: RunSample[];
+    moreBaseline: RunSample[];
   };
   startup: StartupSamples;
 }
@@ -40,7 +43,7 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     rateBound: { archiver: [], sequential: [], naive: [] },
     latencyBound: { archiver: [], fetchOnly: [] },
     bytesBound: { archiver: [], baseline: [] },
-    memory: { idle: [], fewer: [], more: [], halfBodies: [], fewerCapped: [], moreCapped: [] },
+    memory: { idle: [], fewer: [], more: [], halfBodies: [], fewerCapped: [], moreCapped: [], fewerBaseline: [], moreBaseline: [] },
     startup: { help: [], bare: [] },
   };
   const [fewerNodes, moreNodes] = sizes.memoryNodeCounts;
@@ -66,6 +69,8 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     samples.memory.halfBodies.push(await run('memory', halfBodies, 'archiver'));
     samples.memory.fewerCapped.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'archiver', YOUNG_GENERATION_CAP));
     samples.memory.moreCapped.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver', YOUNG_GENERATION_CAP));
+    samples.memory.fewerBaseline.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'undici-baseline'));
+    samples.memory.moreBaseline.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'undici-baseline'));
   }
 
   progress(`start-up: ${sizes.startupRuns} runs each`);

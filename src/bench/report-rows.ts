@@ -29,6 +29,7 @@ export const ROW_IDS = [
   'memory-more',
   'memory-large-bodies',
   'memory-young-capped',
+  'memory-baseline-script',
   'peer-sequential',
   'peer-naive',
   'start-up',
@@ -46,8 +47,8 @@ const MEMORY_GROWTH_CAP = 1.2;
 /**
  * Copies of one response body that the bound allows per request in flight. It was set when
  * the archiver kept four: the raw bytes, the decoded JSON text, the `node_output` string and
- * its UTF-8 encoding. It now keeps one, the raw bytes with `node_output` decoded in place,
- * plus the socket's chunks while the body arrives and what the garbage collector has not
+ * its UTF-8 encoding. It now keeps the first 64 KiB of raw bytes and one decoded chunk,
+ * plus the socket's chunks while they are written and what the garbage collector has not
  * yet freed.
  */
 const BODY_COPIES_PER_REQUEST = 4;
@@ -161,6 +162,10 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
   const fewerCappedRss = median(rss(fewerCapped));
   const moreCappedRss = median(rss(moreCapped));
 
+  const { fewerBaseline, moreBaseline } = samples.memory;
+  const fewerBaselineRss = median(rss(fewerBaseline));
+  const moreBaselineRss = median(rss(moreBaseline));
+
   return [
     {
       id: 'memory-fewer',
@@ -216,6 +221,21 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
         `The two memory rows again, with V8's young generation capped as NODE_OPTIONS can do for the CLI. ` +
         `Against the uncapped runs: ${(fewerCappedRss - fewerRss).toFixed(1)} MiB at ${fewerNodes} nodes, ` +
         `${(moreCappedRss - moreRss).toFixed(1)} MiB at ${moreNodes}. ${savedNote(moreCapped)}`,
+    },
+    {
+      id: 'memory-baseline-script',
+      scenario: `Memory: the undici baseline script, ${fewerNodes} and ${moreNodes} small nodes`,
+      measure: 'peak RSS',
+      reference: `${fewerBaselineRss.toFixed(1)} MiB at ${fewerNodes}`,
+      median: `${moreBaselineRss.toFixed(1)} MiB`,
+      ratio: (moreBaselineRss / fewerBaselineRss).toFixed(3),
+      target: 'report',
+      verdict: allSaved(fewerBaseline) && allSaved(moreBaseline) ? 'info' : 'MISS',
+      runs: `${formatList(rss(moreBaseline), 1)} (at ${fewerNodes}: ${formatList(rss(fewerBaseline), 1)})`,
+      note:
+        `The script of the bytes-bound row on the memory rows' workload. It keeps nothing per node, so its own growth ` +
+        `from ${fewerNodes} to ${moreNodes} nodes is what the garbage of that many more requests costs in V8 on this ` +
+        `machine. ${savedNote(moreBaseline)}`,
     },
   ];
 }
