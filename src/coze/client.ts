@@ -66,9 +66,9 @@ export interface StreamOptions {
 
 /**
  * Raw bytes of a body kept while its output streams to the sink. A body that the decoder
- * gives up on within them is read again from them; after them, they are dropped, and such a
- * body is fetched again. The client kept every chunk of 4 MiB bodies at first: they outlived
- * young-generation collections, and 40 of them caused a dozen major ones.
+ * gives up on within them is read again from them. After them, they are dropped, and such a
+ * body is fetched again. Keeping every chunk of 4 MiB bodies made them outlive young-generation
+ * collections, so 40 bodies caused a dozen major ones.
  */
 const KEPT_RAW_BYTES = 64 * 1024;
 
@@ -147,8 +147,8 @@ export class CozeClient {
   /**
    * Fetches one node run's output and writes it to `sink` as the body arrives (see
    * `NodeOutputDecoder`). A body the decoder cannot read is read again as a whole, after
-   * `sink.reset()`, from the raw bytes kept so far; past `KEPT_RAW_BYTES` the result asks
-   * for another request instead (`needsWholeBody`). Errors of the sink reach the caller
+   * `sink.reset()`, from the raw bytes kept so far. Past `KEPT_RAW_BYTES` the result sets
+   * `needsWholeBody` instead, for another request. Errors of the sink reach the caller
    * unchanged.
    */
   async streamNodeOutput(

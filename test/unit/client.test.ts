@@ -376,7 +376,7 @@ describe('CozeClient.getNodeOutput', () => {
   // Past 64 KiB of body the client no longer keeps the raw bytes, so these are fetched again.
   const LONG_TEXT = '长'.repeat(30_000);
 
-  it('large body with a repeated key: fetched again whole', async () => {
+  it('large body, repeated key: fetched again', async () => {
     const { agent, pool, client } = setup();
     const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
     pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS }).times(2);
@@ -389,7 +389,7 @@ describe('CozeClient.getNodeOutput', () => {
     agent.assertNoPendingInterceptors();
   });
 
-  it('large body with invalid UTF-8 in its first chunk: read from the kept bytes', async () => {
+  it('invalid UTF-8 in first chunk: kept bytes', async () => {
     const { agent, pool, client } = setup();
     const body = Buffer.concat([
       Buffer.from(`{"code":0,"msg":"","data":{"is_finish":true,"node_output":"${LONG_TEXT}`, 'utf8'),
@@ -405,7 +405,7 @@ describe('CozeClient.getNodeOutput', () => {
     agent.assertNoPendingInterceptors();
   });
 
-  it('streaming asks for the whole body and leaves the sink empty', async () => {
+  it('unreadable stream: needsWholeBody, empty sink', async () => {
     const { pool, client } = setup();
     const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
     pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
@@ -418,7 +418,7 @@ describe('CozeClient.getNodeOutput', () => {
     expect(sink.bytes().length).toBe(0);
   });
 
-  it('large body that streams cleanly: one request', async () => {
+  it('large readable body: one request', async () => {
     const { agent, pool, client } = setup();
     const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}\\n${LONG_TEXT}","is_finish":true}}`;
     pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
@@ -458,7 +458,7 @@ describe('CozeClient.getNodeOutput', () => {
 });
 
 describe('MemorySink', () => {
-  it('keeps a copy of each piece, so the caller may reuse its buffer', async () => {
+  it('write copies each piece', async () => {
     const sink = new MemorySink();
     const reused = Buffer.from('输出');
 

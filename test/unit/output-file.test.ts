@@ -64,7 +64,7 @@ describe('OutputFile', () => {
     expect(output.bytes).toBeGreaterThan(MIB);
   });
 
-  it('keeps a copy of small pieces, so the caller may reuse its buffer', async () => {
+  it('write copies small pieces', async () => {
     const folder = await makeFolder();
     const output = new OutputFile(folder);
     const reused = Buffer.from('第一段');
