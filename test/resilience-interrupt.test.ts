@@ -87,6 +87,39 @@ describe('interruption', () => {
     expect(server.requests.at(-1)?.nodeExecuteUuid).toBe(nodeUuid(3));
   });
 
+  it('second signal exits at once', async () => {
+    // A slow 200 KB body: past 64 KiB it streams to a temporary file, which must not survive.
+    const slowNode = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(2), times: 1, action: { type: 'slowBody' as const, chunkBytes: 16_384, delayMs: 200 } };
+    const server = await start(executionScenario(3, { faults: [slowNode] }, () => ({ text: nodeText(0, 70_000) })));
+    const outDir = await tempDir();
+    const folder = path.join(outDir, WORKFLOW_ID, EXECUTE_ID);
+
+    const first = await runCli(fetchArgs(server, outDir), {
+      env,
+      onSpawn: (child) => {
+        void waitFor(() => server.countRequests({ route: 'execute_node' }) === 3)
+          .then(() => new Promise((resolve) => setTimeout(resolve, 1_200)))
+          .then(() => {
+            // Two different signals, so the system cannot merge them into one delivery.
+            child.kill('SIGINT');
+            child.kill('SIGTERM');
+          });
+      },
+    });
+
+    expect(first.code).toBe(143);
+    expect(first.stderr).toContain('SIGINT: stopping');
+    expect(first.stderr).toContain('SIGTERM again: exiting now.');
+    expect((await readdir(path.join(folder, 'nodes'))).filter((name) => name.includes('.tmp-'))).toEqual([]);
+
+    const second = await runCli(fetchArgs(server, outDir), { env });
+    const resumed = await readJson<ExecutionManifest>(path.join(folder, 'manifest.json'));
+
+    expect(second.code).toBe(0);
+    expect(resumed.complete).toBe(true);
+    expect(resumed.totals.saved).toBe(3);
+  });
+
   it('SIGTERM exits 143', async () => {
     const stall = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(1), times: 1, action: { type: 'stallBeforeHeaders' as const, ms: 20_000 } };
     const server = await start(executionScenario(2, { faults: [stall] }));
