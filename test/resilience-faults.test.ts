@@ -94,7 +94,7 @@ describe('retried faults', () => {
 const LARGE_TEXT = `${nodeText(2, 300)}\n"引号"\t`.repeat(2_000);
 
 // Each fault comes after more than 1 MiB of output has arrived, so the attempt has spilled to a
-// temporary file and the client has dropped the raw body: a truncated body is fetched again.
+// temporary file and the client has dropped the raw body: the retry of a truncated body reads it whole.
 describe('large output faults', () => {
   it.each([
     ['reset late in the body', onNode2({ type: 'resetMidBody', fraction: 0.8 })],
@@ -108,6 +108,38 @@ describe('large output faults', () => {
     expect(Buffer.byteLength(LARGE_TEXT)).toBeGreaterThan(1024 * 1024);
     expect(entryFor(manifest, 2).attempts).toBe(2);
     expect(await readdir(path.join(folder, 'nodes'))).toHaveLength(3);
+  });
+});
+
+describe('large body cut short', () => {
+  it('without retries: unreadable_stream, one request', async () => {
+    const server = await start(
+      executionScenario(3, { faults: [onNode2({ type: 'truncatedJson', fraction: 0.9 })] }, (index) => (index === 2 ? { text: LARGE_TEXT } : {})),
+    );
+    const { manifest, folder } = await archive(server, { retries: 0 });
+    const entry = entryFor(manifest, 2);
+
+    expect(entry.status).toBe('failed');
+    expect(entry.attempts).toBe(1);
+    expect(entry.error?.kind).toBe('unreadable_stream');
+    expect(entry.error?.http_status).toBe(200);
+    expect(entry.error?.logid).toMatch(/^\w{10,}/);
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: nodeUuid(2) })).toBe(1);
+    expect(await readdir(path.join(folder, 'nodes'))).toHaveLength(2);
+  });
+
+  it('every time: retries read it whole', async () => {
+    const server = await start(
+      executionScenario(3, { faults: [onNode2({ type: 'truncatedJson', fraction: 0.9 }, 10)] }, (index) => (index === 2 ? { text: LARGE_TEXT } : {})),
+    );
+    const { manifest } = await archive(server, { retries: 2 });
+    const entry = entryFor(manifest, 2);
+
+    // The first attempt streams; the two retries read the whole body and find it is not JSON.
+    expect(entry.status).toBe('failed');
+    expect(entry.attempts).toBe(3);
+    expect(entry.error?.kind).toBe('invalid_json');
+    expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: nodeUuid(2) })).toBe(3);
   });
 });
 

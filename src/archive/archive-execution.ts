@@ -329,13 +329,7 @@ export class ExecutionArchiver {
     const logFields = { ...this.ids(), nodeExecuteUuid: planned.nodeExecuteUuid, nodeId: planned.nodeId, title: planned.title };
 
     try {
-      let { result, output } = await this.requestOutput(planned, tally, logFields, false);
-      if (result.needsWholeBody) {
-        // Rare: a large body that streaming could not read. The second request takes its own
-        // turn in the limiter, like any attempt.
-        await output.discard();
-        ({ result, output } = await this.requestOutput(planned, tally, logFields, true));
-      }
+      const { result, output } = await this.requestOutput(planned, tally, logFields);
       entry.attempts = tally.attempts;
       entry.is_finish = result.isFinish ?? entry.is_finish;
 
@@ -365,13 +359,16 @@ export class ExecutionArchiver {
     }
   }
 
-  /** Fetches one node's output into a new `OutputFile`, with retries; `whole` reads each body whole first. */
+  /**
+   * Fetches one node's output into a new `OutputFile`, with retries. After a body that could
+   * not be read as it arrived, later attempts read the body whole before decoding it.
+   */
   private requestOutput(
     planned: PlannedEntry,
     tally: AttemptTally,
     logFields: Record<string, unknown>,
-    whole: boolean,
   ): Promise<{ result: StreamedNodeOutput; output: OutputFile }> {
+    let whole = false;
     return withRetry(async (signal) => {
       // Each attempt streams into a file of its own, removed if the attempt fails.
       const output = new OutputFile(path.join(this.folder, NODES_FOLDER));
@@ -387,6 +384,7 @@ export class ExecutionArchiver {
         return { result, output };
       } catch (error) {
         await output.discard();
+        if (error instanceof CozeRequestError && error.kind === 'unreadable_stream') whole = true;
         throw error;
       }
     }, this.retryCall(tally, logFields));

@@ -52,11 +52,6 @@ export interface StreamedNodeOutput {
   bytes: number;
   logid: string | undefined;
   httpStatus: number;
-  /**
-   * True when the decoder gave up after the raw bytes it keeps (`KEPT_RAW_BYTES`): the sink
-   * is empty, and the body must be fetched again with `{ whole: true }`.
-   */
-  needsWholeBody: boolean;
 }
 
 export interface StreamOptions {
@@ -67,8 +62,9 @@ export interface StreamOptions {
 /**
  * Raw bytes of a body kept while its output streams to the sink. A body that the decoder
  * gives up on within them is read again from them. After them, they are dropped, and such a
- * body is fetched again. Keeping every chunk of 4 MiB bodies made them outlive young-generation
- * collections, so 40 bodies caused a dozen major ones.
+ * body fails with an `unreadable_stream` error, so that the next attempt reads it whole.
+ * Keeping every chunk of 4 MiB bodies made them outlive young-generation collections, so 40
+ * bodies caused a dozen major ones.
  */
 const KEPT_RAW_BYTES = 64 * 1024;
 
@@ -133,23 +129,25 @@ export class CozeClient {
     return { record: records[0]!, rawBody: response.body, logid: response.logid, httpStatus: response.status };
   }
 
-  /**
-   * Fetches one node run's output and returns it in memory. A body that streaming cannot
-   * read is fetched a second time, so this may send two requests.
-   */
-  async getNodeOutput(workflowId: string, executeId: string, nodeExecuteUuid: string, signal?: AbortSignal): Promise<NodeOutputResult> {
+  /** Fetches one node run's output and returns it in memory. */
+  async getNodeOutput(
+    workflowId: string,
+    executeId: string,
+    nodeExecuteUuid: string,
+    signal?: AbortSignal,
+    options: StreamOptions = {},
+  ): Promise<NodeOutputResult> {
     const sink = new MemorySink();
-    let result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal);
-    if (result.needsWholeBody) result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal, { whole: true });
+    const result = await this.streamNodeOutput(workflowId, executeId, nodeExecuteUuid, sink, signal, options);
     return { isFinish: result.isFinish, nodeOutput: sink.bytes(), logid: result.logid, httpStatus: result.httpStatus };
   }
 
   /**
    * Fetches one node run's output and writes it to `sink` as the body arrives (see
    * `NodeOutputDecoder`). A body the decoder cannot read is read again as a whole, after
-   * `sink.reset()`, from the raw bytes kept so far. Past `KEPT_RAW_BYTES` the result sets
-   * `needsWholeBody` instead, for another request. Errors of the sink reach the caller
-   * unchanged.
+   * `sink.reset()`, from the raw bytes kept so far. Past `KEPT_RAW_BYTES` it throws an
+   * `unreadable_stream` error instead, after which `{ whole: true }` reads the body whole.
+   * Errors of the sink reach the caller unchanged.
    */
   async streamNodeOutput(
     workflowId: string,
@@ -176,19 +174,26 @@ export class CozeClient {
     );
     const around = streamed.around === undefined ? undefined : readAroundOutput(streamed.around);
     if (around !== undefined) {
-      return { isFinish: around.isFinish, bytes: streamed.bytes, logid: head.logid ?? around.bodyLogid, httpStatus: head.status, needsWholeBody: false };
+      return { isFinish: around.isFinish, bytes: streamed.bytes, logid: head.logid ?? around.bodyLogid, httpStatus: head.status };
     }
 
     await callSink(() => sink.reset());
     if (streamed.chunks === undefined) {
-      return { isFinish: undefined, bytes: 0, logid: head.logid, httpStatus: head.status, needsWholeBody: true };
+      throw this.error('execute_node', ids, {
+        kind: 'unreadable_stream',
+        httpStatus: head.status,
+        logid: head.logid,
+        message:
+          `HTTP ${head.status} with a body of ${streamed.length} bytes that could not be read as it arrived: ` +
+          'cut short, or not laid out as usual. A retry reads it whole.',
+      });
     }
 
     // The whole body, read as before streaming: the in-place fast path, else the full parse.
     const response: RawResponse = { status: head.status, logid: head.logid, retryAfterMs: head.retryAfterMs, body: Buffer.concat(streamed.chunks) };
     const output = readNodeOutputFast(response) ?? this.readNodeOutputSlow(response, ids);
     await callSink(() => sink.write(output.nodeOutput));
-    return { isFinish: output.isFinish, bytes: output.nodeOutput.length, logid: output.logid, httpStatus: output.httpStatus, needsWholeBody: false };
+    return { isFinish: output.isFinish, bytes: output.nodeOutput.length, logid: output.logid, httpStatus: output.httpStatus };
   }
 
   private readNodeOutputSlow(response: RawResponse, ids: RequestIds): NodeOutputResult {
@@ -237,7 +242,7 @@ export class CozeClient {
       }
       if (length > KEPT_RAW_BYTES) chunks = undefined;
     }
-    return { chunks, bytes: written, around: decoder?.finish() };
+    return { chunks, length, bytes: written, around: decoder?.finish() };
   }
 
   async close(): Promise<void> {

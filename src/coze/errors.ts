@@ -9,6 +9,11 @@ export type CozeErrorKind =
   | 'http'
   /** A 2xx body that is not JSON, for example a proxy page or a cut body. */
   | 'invalid_json'
+  /**
+   * A 2xx body over 64 KiB that could not be read as it arrived: cut short, or not laid out
+   * as usual. The client no longer keeps it, so the next attempt fetches it to read whole.
+   */
+  | 'unreadable_stream'
   /** JSON that does not match the documented shape. */
   | 'invalid_response'
   /** The connection failed, timed out or closed before the body ended. */

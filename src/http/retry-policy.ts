@@ -72,6 +72,7 @@ export function classifyFailure(error: unknown, context: RetryContext = {}): Ret
     case 'transport':
       return decision(error.undiciCode !== undefined && RETRYABLE_TRANSPORT_CODES.has(error.undiciCode));
     case 'invalid_json':
+    case 'unreadable_stream':
       return decision(true);
     case 'http':
       return decision(error.httpStatus !== undefined && RETRYABLE_HTTP_STATUSES.has(error.httpStatus));

@@ -373,20 +373,35 @@ describe('CozeClient.getNodeOutput', () => {
     expect(result.nodeOutput).toEqual(Buffer.from('a\ufffd\ufffdb', 'utf8'));
   });
 
-  // Past 64 KiB of body the client no longer keeps the raw bytes, so these are fetched again.
+  // Past 64 KiB of body the client no longer keeps the raw bytes, so these need another request.
   const LONG_TEXT = '长'.repeat(30_000);
+  const REPEATED_KEY_BODY = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
 
-  it('large body, repeated key: fetched again', async () => {
+  it('large body, repeated key: unreadable_stream', async () => {
     const { agent, pool, client } = setup();
-    const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
-    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS }).times(2);
+    pool
+      .intercept({ path: `${PREFIX}${NODE_PATH}` })
+      .reply(200, Buffer.from(REPEATED_KEY_BODY, 'utf8'), { headers: { ...JSON_HEADERS, 'X-Tt-Logid': 'STREAM_LOGID' } });
 
-    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID);
+    const error = await failure(client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID));
 
-    expect(Buffer.byteLength(body)).toBeGreaterThan(64 * 1024);
+    expect(Buffer.byteLength(REPEATED_KEY_BODY)).toBeGreaterThan(64 * 1024);
+    expect(error.kind).toBe('unreadable_stream');
+    expect(error.httpStatus).toBe(200);
+    expect(error.logid).toBe('STREAM_LOGID');
+    expect(error.nodeExecuteUuid).toBe(NODE_UUID);
+    expect(error.message).toContain(`${Buffer.byteLength(REPEATED_KEY_BODY)} bytes`);
+    agent.assertNoPendingInterceptors();
+  });
+
+  it('large body, repeated key: read whole', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(REPEATED_KEY_BODY, 'utf8'), { headers: JSON_HEADERS });
+
+    const result = await client.getNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID, undefined, { whole: true });
+
     expect(result.nodeOutput).toEqual(Buffer.from('second', 'utf8'));
     expect(result.isFinish).toBe(true);
-    agent.assertNoPendingInterceptors();
   });
 
   it('invalid UTF-8 in first chunk: kept bytes', async () => {
@@ -405,16 +420,14 @@ describe('CozeClient.getNodeOutput', () => {
     agent.assertNoPendingInterceptors();
   });
 
-  it('unreadable stream: needsWholeBody, empty sink', async () => {
+  it('unreadable stream leaves the sink empty', async () => {
     const { pool, client } = setup();
-    const body = `{"code":0,"data":{"node_output":"${LONG_TEXT}","is_finish":true,"node_output":"second"}}`;
-    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(body, 'utf8'), { headers: JSON_HEADERS });
+    pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(REPEATED_KEY_BODY, 'utf8'), { headers: JSON_HEADERS });
     const sink = new MemorySink();
 
-    const result = await client.streamNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID, sink);
+    const error = await failure(client.streamNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID, sink));
 
-    expect(result.needsWholeBody).toBe(true);
-    expect(result.bytes).toBe(0);
+    expect(error.kind).toBe('unreadable_stream');
     expect(sink.bytes().length).toBe(0);
   });
 

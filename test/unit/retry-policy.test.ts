@@ -95,6 +95,7 @@ const notFoundRows: [string, Row][] = [
 
 const otherKindRows: [string, Row][] = [
   ['invalid_json', { error: cozeError({ kind: 'invalid_json', httpStatus: 200 }), retry: true, overLimit: false }],
+  ['unreadable_stream', { error: cozeError({ kind: 'unreadable_stream', httpStatus: 200 }), retry: true, overLimit: false }],
   ['invalid_response', { error: cozeError({ kind: 'invalid_response', httpStatus: 200 }), retry: false, overLimit: false }],
   ['too_large', { error: cozeError({ kind: 'too_large', httpStatus: 200 }), retry: false, overLimit: false }],
   ['aborted', { error: cozeError({ kind: 'aborted' }), retry: false, overLimit: false }],
