@@ -185,7 +185,7 @@ export class CozeClient {
         logid: head.logid,
         message:
           `HTTP ${head.status} with a body of ${streamed.length} bytes that could not be read as it arrived: ` +
-          'cut short, or not laid out as usual. A retry reads it whole.',
+          'cut short, or not laid out as usual. Retries read such a body whole.',
       });
     }
 
