@@ -162,10 +162,6 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
   const fewerCappedRss = median(rss(fewerCapped));
   const moreCappedRss = median(rss(moreCapped));
 
-  const { fewerBaseline, moreBaseline } = samples.memory;
-  const fewerBaselineRss = median(rss(fewerBaseline));
-  const moreBaselineRss = median(rss(moreBaseline));
-
   return [
     {
       id: 'memory-fewer',
@@ -207,37 +203,55 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
         `${halfRss.toFixed(1)} MiB (runs: ${formatList(rss(samples.memory.halfBodies), 1)}), so the full run is ` +
         `${(largeRss / halfRss).toFixed(3)} × that.`,
     },
-    {
+    nodeCountPairRow({
       id: 'memory-young-capped',
       scenario: `Memory: ${fewerNodes} and ${moreNodes} small nodes, node ${YOUNG_GENERATION_CAP.join(' ')}`,
-      measure: 'peak RSS',
-      reference: `${fewerCappedRss.toFixed(1)} MiB at ${fewerNodes}`,
-      median: `${moreCappedRss.toFixed(1)} MiB`,
-      ratio: (moreCappedRss / fewerCappedRss).toFixed(3),
-      target: 'report',
-      verdict: allSaved(fewerCapped) && allSaved(moreCapped) ? 'info' : 'MISS',
-      runs: `${formatList(rss(moreCapped), 1)} (at ${fewerNodes}: ${formatList(rss(fewerCapped), 1)})`,
+      nodeCounts: sizes.memoryNodeCounts,
+      fewer: fewerCapped,
+      more: moreCapped,
       note:
         `The two memory rows again, with V8's young generation capped as NODE_OPTIONS can do for the CLI. ` +
         `Against the uncapped runs: ${(fewerCappedRss - fewerRss).toFixed(1)} MiB at ${fewerNodes} nodes, ` +
         `${(moreCappedRss - moreRss).toFixed(1)} MiB at ${moreNodes}. ${savedNote(moreCapped)}`,
-    },
-    {
+    }),
+    nodeCountPairRow({
       id: 'memory-baseline-script',
       scenario: `Memory: the undici baseline script, ${fewerNodes} and ${moreNodes} small nodes`,
-      measure: 'peak RSS',
-      reference: `${fewerBaselineRss.toFixed(1)} MiB at ${fewerNodes}`,
-      median: `${moreBaselineRss.toFixed(1)} MiB`,
-      ratio: (moreBaselineRss / fewerBaselineRss).toFixed(3),
-      target: 'report',
-      verdict: allSaved(fewerBaseline) && allSaved(moreBaseline) ? 'info' : 'MISS',
-      runs: `${formatList(rss(moreBaseline), 1)} (at ${fewerNodes}: ${formatList(rss(fewerBaseline), 1)})`,
+      nodeCounts: sizes.memoryNodeCounts,
+      fewer: samples.memory.fewerBaseline,
+      more: samples.memory.moreBaseline,
       note:
         `The script of the bytes-bound row on the memory rows' workload. It keeps nothing per node, so its own growth ` +
         `from ${fewerNodes} to ${moreNodes} nodes is what the garbage of that many more requests costs in V8 on this ` +
-        `machine. ${savedNote(moreBaseline)}`,
-    },
+        `machine. ${savedNote(samples.memory.moreBaseline)}`,
+    }),
   ];
+}
+
+/** Builds an info row of peak RSS at the two node counts, with the growth from the smaller to the larger. */
+function nodeCountPairRow(row: {
+  id: string;
+  scenario: string;
+  nodeCounts: readonly [number, number];
+  fewer: RunSample[];
+  more: RunSample[];
+  note: string;
+}): ReportRow {
+  const fewerRss = median(rss(row.fewer));
+  const moreRss = median(rss(row.more));
+
+  return {
+    id: row.id,
+    scenario: row.scenario,
+    measure: 'peak RSS',
+    reference: `${fewerRss.toFixed(1)} MiB at ${row.nodeCounts[0]}`,
+    median: `${moreRss.toFixed(1)} MiB`,
+    ratio: (moreRss / fewerRss).toFixed(3),
+    target: 'report',
+    verdict: allSaved(row.fewer) && allSaved(row.more) ? 'info' : 'MISS',
+    runs: `${formatList(rss(row.more), 1)} (at ${row.nodeCounts[0]}: ${formatList(rss(row.fewer), 1)})`,
+    note: row.note,
+  };
 }
 
 function sequentialPeerRow(samples: BenchSamples): ReportRow {
