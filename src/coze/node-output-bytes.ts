@@ -210,7 +210,8 @@ export function hasControlByte(bytes: Buffer, start: number, end: number): boole
       const b = words[i + 1]! | 0;
       const c = words[i + 2]! | 0;
       const d = words[i + 3]! | 0;
-      flags |= (((a - 0x20202020) | 0) & ~a) | (((b - 0x20202020) | 0) & ~b) | (((c - 0x20202020) | 0) & ~c) | (((d - 0x20202020) | 0) & ~d);
+      flags |= (((a - 0x20202020) | 0) & ~a) | (((b - 0x20202020) | 0) & ~b);
+      flags |= (((c - 0x20202020) | 0) & ~c) | (((d - 0x20202020) | 0) & ~d);
     }
     for (; i < wordCount; i += 1) {
       const word = words[i]! | 0;
