@@ -5,8 +5,8 @@ import { createAtomicFile, writeFileAtomic, type AtomicFileWriter } from './atom
 
 /**
  * Output up to this size stays in memory and is written in one piece, as most outputs are
- * small. Beyond it, the output streams to a temporary file as it arrives. Both ways cost the
- * same calls to the disk. The limit was 1 MiB, but pieces held that long outlived
+ * small. Beyond it, the output streams to a temporary file as it arrives. Both ways make the
+ * same kinds of calls to the disk. The limit was 1 MiB, but pieces held that long outlived
  * young-generation collections, so 40 outputs of 4 MiB caused a dozen major ones.
  */
 const IN_MEMORY_BYTES = 64 * 1024;

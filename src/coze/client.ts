@@ -212,9 +212,16 @@ export class CozeClient {
    * `decode` is set, and keeps the raw chunks for the whole-body path: all of them when
    * nothing is decoded, else the first `KEPT_RAW_BYTES`. The decoding stops at the first
    * thing it cannot read, and the sink is reset then. `chunks` is undefined when they were
-   * dropped; the rest of such a body is read and thrown away, so the connection stays usable.
+   * dropped. The rest of such a body is still read and thrown away, so the connection stays usable.
    */
-  private async streamBody(body: ResponseBody, head: ResponseHead, sink: OutputSink, endpoint: Endpoint, ids: RequestIds, decode: boolean) {
+  private async streamBody(
+    body: ResponseBody,
+    head: ResponseHead,
+    sink: OutputSink,
+    endpoint: Endpoint,
+    ids: RequestIds,
+    decode: boolean,
+  ) {
     let chunks: Buffer[] | undefined = [];
     let length = 0;
     let written = 0;

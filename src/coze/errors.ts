@@ -11,7 +11,7 @@ export type CozeErrorKind =
   | 'invalid_json'
   /**
    * A 2xx body over 64 KiB that could not be read as it arrived: cut short, or not laid out
-   * as usual. The client no longer keeps it, so the next attempt fetches it to read whole.
+   * as usual. The client no longer keeps it, so a later attempt must fetch it again to read it whole.
    */
   | 'unreadable_stream'
   /** JSON that does not match the documented shape. */

@@ -5,7 +5,7 @@ export interface OutputSink {
    * client reuses its decoding buffer: a sink that keeps them must copy them.
    */
   write(bytes: Buffer): Promise<void>;
-  /** Drops everything written so far, because the client reads the body again as a whole. */
+  /** Drops everything written so far, because the client reads the body again as a whole, or gives up on it. */
   reset(): Promise<void>;
 }
 
