@@ -5,11 +5,13 @@ import { assertLoopback, childJobSchema, RESULT_PREFIX, type ChildJob, type Chil
 import { runNaivePeer } from './peers/naive-peer.js';
 import { runSequentialPeer } from './peers/sequential-peer.js';
 import { runUndiciBaseline, runUndiciFetchOnly } from './peers/undici-baseline.js';
+import { runRunHistorySubject } from './run-history-subject.js';
 
 // Every subject is imported up front, so the idle child loads the same code as the others
 // and its resident set size is a fair baseline.
 const SUBJECT_RUNNERS: Record<ChildJob['subject'], (job: ChildJob) => Promise<SubjectOutcome>> = {
   archiver: runArchiverSubject,
+  'run-history-only': runRunHistorySubject,
   'sequential-peer': runSequentialPeer,
   'naive-peer': runNaivePeer,
   'undici-baseline': runUndiciBaseline,

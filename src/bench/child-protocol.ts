@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-/** The programs a child process can run: the archiver, its peers, or nothing (the memory baseline). */
-export const SUBJECTS = ['archiver', 'sequential-peer', 'naive-peer', 'undici-baseline', 'undici-fetch-only', 'idle'] as const;
+/** The programs a child process can run: the archiver or its first step alone, its peers, or nothing (the memory baseline). */
+export const SUBJECTS = ['archiver', 'run-history-only', 'sequential-peer', 'naive-peer', 'undici-baseline', 'undici-fetch-only', 'idle'] as const;
 export type SubjectName = (typeof SUBJECTS)[number];
 
 export const childJobSchema = z.strictObject({

@@ -11,7 +11,8 @@ export interface BenchSamples {
   /**
    * `halfBodies` is the archiver on the bytes-bound workload with half the nodes, the
    * `Capped` runs repeat `fewer` and `more` with the young generation capped, and the
-   * `Baseline` runs are the undici baseline script on the same two workloads.
+   * `Baseline` runs are the undici baseline script on the same two workloads, and the
+   * `RunHistory` runs read and plan those two run histories without fetching a node.
    */
   memory: {
     idle: RunSample[];
@@ -22,6 +23,8 @@ export interface BenchSamples {
     moreCapped: RunSample[];
     fewerBaseline: RunSample[];
     moreBaseline: RunSample[];
+    fewerRunHistory: RunSample[];
+    moreRunHistory: RunSample[];
   };
   startup: StartupSamples;
 }
@@ -43,7 +46,18 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     rateBound: { archiver: [], sequential: [], naive: [] },
     latencyBound: { archiver: [], fetchOnly: [] },
     bytesBound: { archiver: [], baseline: [] },
-    memory: { idle: [], fewer: [], more: [], halfBodies: [], fewerCapped: [], moreCapped: [], fewerBaseline: [], moreBaseline: [] },
+    memory: {
+      idle: [],
+      fewer: [],
+      more: [],
+      halfBodies: [],
+      fewerCapped: [],
+      moreCapped: [],
+      fewerBaseline: [],
+      moreBaseline: [],
+      fewerRunHistory: [],
+      moreRunHistory: [],
+    },
     startup: { help: [], bare: [] },
   };
   const [fewerNodes, moreNodes] = sizes.memoryNodeCounts;
@@ -71,6 +85,8 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     samples.memory.moreCapped.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver', YOUNG_GENERATION_CAP));
     samples.memory.fewerBaseline.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'undici-baseline'));
     samples.memory.moreBaseline.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'undici-baseline'));
+    samples.memory.fewerRunHistory.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'run-history-only'));
+    samples.memory.moreRunHistory.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'run-history-only'));
   }
 
   progress(`start-up: ${sizes.startupRuns} runs each`);

@@ -30,6 +30,7 @@ export const ROW_IDS = [
   'memory-large-bodies',
   'memory-young-capped',
   'memory-baseline-script',
+  'memory-run-history',
   'peer-sequential',
   'peer-naive',
   'start-up',
@@ -225,20 +226,42 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
         `from ${fewerNodes} to ${moreNodes} nodes is what the garbage of that many more requests costs in V8 on this ` +
         `machine. ${savedNote(samples.memory.moreBaseline)}`,
     }),
+    nodeCountPairRow({
+      id: 'memory-run-history',
+      scenario: `Memory: reading the run history alone, ${fewerNodes} and ${moreNodes} small nodes`,
+      nodeCounts: sizes.memoryNodeCounts,
+      fewer: samples.memory.fewerRunHistory,
+      more: samples.memory.moreRunHistory,
+      fetchesNodes: false,
+      note:
+        `The archiver's first step and no more: it reads the run history, saves execution.json and lists the node runs. ` +
+        `The run history lists every node run and is parsed whole, so this part grows with the node count before any ` +
+        `output is fetched. Against the idle child: ${(median(rss(samples.memory.fewerRunHistory)) - idleRss).toFixed(1)} MiB ` +
+        `at ${fewerNodes} nodes, ${(median(rss(samples.memory.moreRunHistory)) - idleRss).toFixed(1)} MiB at ${moreNodes}. ` +
+        plannedNote(samples.memory.moreRunHistory, sizes.memoryNodeCounts[1]),
+    }),
   ];
 }
 
-/** Builds an info row of peak RSS at the two node counts, with the growth from the smaller to the larger. */
+/**
+ * Builds an info row of peak RSS at the two node counts, with the growth from the smaller to
+ * the larger. A subject that `fetchesNodes: false` must list every node instead of saving it.
+ */
 function nodeCountPairRow(row: {
   id: string;
   scenario: string;
   nodeCounts: readonly [number, number];
   fewer: RunSample[];
   more: RunSample[];
+  fetchesNodes?: boolean;
   note: string;
 }): ReportRow {
   const fewerRss = median(rss(row.fewer));
   const moreRss = median(rss(row.more));
+  const complete =
+    row.fetchesNodes === false
+      ? allPlanned(row.fewer, row.nodeCounts[0]) && allPlanned(row.more, row.nodeCounts[1])
+      : allSaved(row.fewer) && allSaved(row.more);
 
   return {
     id: row.id,
@@ -248,7 +271,7 @@ function nodeCountPairRow(row: {
     median: `${moreRss.toFixed(1)} MiB`,
     ratio: (moreRss / fewerRss).toFixed(3),
     target: 'report',
-    verdict: allSaved(row.fewer) && allSaved(row.more) ? 'info' : 'MISS',
+    verdict: complete ? 'info' : 'MISS',
     runs: `${formatList(rss(row.more), 1)} (at ${row.nodeCounts[0]}: ${formatList(rss(row.fewer), 1)})`,
     note: row.note,
   };
@@ -321,6 +344,16 @@ function rss(runs: readonly RunSample[]): number[] {
 
 function allSaved(runs: readonly RunSample[]): boolean {
   return runs.every((run) => run.saved === run.nodes);
+}
+
+/** True when every run listed `nodes` node runs, for a subject that fetches none of them. */
+function allPlanned(runs: readonly RunSample[], nodes: number): boolean {
+  return runs.every((run) => run.nodes === nodes);
+}
+
+function plannedNote(runs: readonly RunSample[], nodes: number): string {
+  if (allPlanned(runs, nodes)) return `Every run listed all ${nodes} node runs.`;
+  return `Not every node run listed: ${runs.map((run) => `${run.nodes}/${nodes}`).join(', ')}.`;
 }
 
 function savedNote(runs: readonly RunSample[]): string {
