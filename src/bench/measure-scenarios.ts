@@ -65,7 +65,9 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
   for (let round = 1; round <= repeat; round += 1) {
     const run = async (label: string, shape: WorkloadShape, subject: SubjectName, nodeFlags: readonly string[] = []): Promise<RunSample> => {
       const sample = await runOnFakeServer(shape, subject, archiveRoot, nodeFlags);
-      progress(`${label} ${round}/${repeat}: ${subject} ${(sample.wallMs / 1000).toFixed(2)} s, ${sample.saved}/${sample.nodes} saved`);
+      // The run-history subject lists the node runs and fetches none of them.
+      const outcome = subject === 'run-history-only' ? `${sample.nodes} node runs listed` : `${sample.saved}/${sample.nodes} saved`;
+      progress(`${label} ${round}/${repeat}: ${subject} ${(sample.wallMs / 1000).toFixed(2)} s, ${outcome}`);
       return sample;
     };
 

@@ -213,7 +213,7 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
       note:
         `The two memory rows again, with V8's young generation capped as NODE_OPTIONS can do for the CLI. ` +
         `Against the uncapped runs: ${(fewerCappedRss - fewerRss).toFixed(1)} MiB at ${fewerNodes} nodes, ` +
-        `${(moreCappedRss - moreRss).toFixed(1)} MiB at ${moreNodes}. ${savedNote(moreCapped)}`,
+        `${(moreCappedRss - moreRss).toFixed(1)} MiB at ${moreNodes}. ${savedNote([...fewerCapped, ...moreCapped])}`,
     }),
     nodeCountPairRow({
       id: 'memory-baseline-script',
@@ -224,7 +224,7 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
       note:
         `The script of the bytes-bound row on the memory rows' workload. It keeps nothing per node, so its own growth ` +
         `from ${fewerNodes} to ${moreNodes} nodes is what the garbage of that many more requests costs in V8 on this ` +
-        `machine. ${savedNote(samples.memory.moreBaseline)}`,
+        `machine. ${savedNote([...samples.memory.fewerBaseline, ...samples.memory.moreBaseline])}`,
     }),
     nodeCountPairRow({
       id: 'memory-run-history',
@@ -238,7 +238,9 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
         `The run history lists every node run and is parsed whole, so this part grows with the node count before any ` +
         `output is fetched. Against the idle child: ${(median(rss(samples.memory.fewerRunHistory)) - idleRss).toFixed(1)} MiB ` +
         `at ${fewerNodes} nodes, ${(median(rss(samples.memory.moreRunHistory)) - idleRss).toFixed(1)} MiB at ${moreNodes}. ` +
-        plannedNote(samples.memory.moreRunHistory, sizes.memoryNodeCounts[1]),
+        plannedNote(samples.memory.fewerRunHistory, fewerNodes) +
+        ' ' +
+        plannedNote(samples.memory.moreRunHistory, moreNodes),
     }),
   ];
 }
@@ -352,8 +354,8 @@ function allPlanned(runs: readonly RunSample[], nodes: number): boolean {
 }
 
 function plannedNote(runs: readonly RunSample[], nodes: number): string {
-  if (allPlanned(runs, nodes)) return `Every run listed all ${nodes} node runs.`;
-  return `Not every node run listed: ${runs.map((run) => `${run.nodes}/${nodes}`).join(', ')}.`;
+  if (allPlanned(runs, nodes)) return `At ${nodes} nodes, every run listed all of them.`;
+  return `At ${nodes} nodes, not every node run was listed: ${runs.map((run) => `${run.nodes}/${nodes}`).join(', ')}.`;
 }
 
 function savedNote(runs: readonly RunSample[]): string {
