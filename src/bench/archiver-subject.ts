@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks';
 
 import { archiveExecution } from '../archive/archive-execution.js';
-import { createRun } from '../archive/create-run.js';
+import { createRun, type Run } from '../archive/create-run.js';
 import type { ChildJob, SubjectOutcome } from './child-protocol.js';
 
-/** Archives the bench execution with this project's library, as the CLI would, and counts the result. */
-export async function runArchiverSubject(job: ChildJob): Promise<SubjectOutcome> {
-  const run = createRun({
+/** Opens a run with the job's settings, as `coze-node-outputs fetch --force` would. */
+export function createBenchRun(job: ChildJob): Run {
+  return createRun({
     token: job.token,
     baseUrl: job.baseUrl,
     outDir: job.outDir,
@@ -14,6 +14,11 @@ export async function runArchiverSubject(job: ChildJob): Promise<SubjectOutcome>
     concurrency: job.concurrency,
     force: true,
   });
+}
+
+/** Archives the bench execution with this project's library, as the CLI would, and counts the result. */
+export async function runArchiverSubject(job: ChildJob): Promise<SubjectOutcome> {
+  const run = createBenchRun(job);
 
   try {
     const started = performance.now();

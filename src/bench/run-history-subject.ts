@@ -1,24 +1,17 @@
 import { performance } from 'node:perf_hooks';
 
 import { ExecutionArchiver } from '../archive/archive-execution.js';
-import { createRun } from '../archive/create-run.js';
 import { discoverNodeRuns } from '../archive/discover-entries.js';
+import { createBenchRun } from './archiver-subject.js';
 import type { ChildJob, SubjectOutcome } from './child-protocol.js';
 
 /**
- * Does the archiver's first step only: reads the run history, saves execution.json and lists
+ * Runs the archiver's first step only: reads the run history, saves execution.json and lists
  * the node runs, then stops without fetching any of them. Its peak RSS is what the input
  * itself costs, since a run history lists every node run and is read whole.
  */
 export async function runRunHistorySubject(job: ChildJob): Promise<SubjectOutcome> {
-  const run = createRun({
-    token: job.token,
-    baseUrl: job.baseUrl,
-    outDir: job.outDir,
-    qps: job.qps,
-    concurrency: job.concurrency,
-    force: true,
-  });
+  const run = createBenchRun(job);
 
   try {
     const started = performance.now();
