@@ -83,8 +83,11 @@ export class ExecutionArchiver {
   private executionAgeMs: number | undefined;
   /** Time since `create_time`, for the grace period in which Coze may return 4314. */
   private startedAgeMs: number | undefined;
-  /** The parsed run history, from `prepare` until `archive` has planned the outputs. */
-  private record: RunHistoryRecord | undefined;
+  /**
+   * The outputs to archive, planned in `prepare` so the parsed run history can go at once: a
+   * batch prepares every execution before it archives the first.
+   */
+  private plan: OutputPlan | undefined;
   private runHistoryRead = false;
   private prepared = false;
 
@@ -109,18 +112,20 @@ export class ExecutionArchiver {
    */
   async prepare(runHistory?: RunHistoryResult): Promise<RunHistoryRecord | undefined> {
     this.listenForAbort();
+    let record: RunHistoryRecord | undefined;
     try {
       await this.createFolder();
       await removeStaleTemporaryFiles(this.folder, [NODES_FOLDER, INLINE_FOLDER]);
       await this.loadPrevious();
       this.context.logger.info(this.ids(), 'execution started');
-      this.record = await this.readRunHistory(runHistory);
-      this.runHistoryRead = this.record !== undefined;
+      record = await this.readRunHistory(runHistory);
+      this.runHistoryRead = record !== undefined;
+      if (record !== undefined) this.plan = planOutputs(record);
     } catch (error) {
       this.noteFatal(error);
     }
     this.prepared = true;
-    return this.record;
+    return record;
   }
 
   /** Age of the execution from its `update_time` (else `create_time`), once prepared. */
@@ -133,7 +138,9 @@ export class ExecutionArchiver {
     if (!this.prepared) await this.prepare();
 
     try {
-      if (this.record !== undefined && this.fatalError === undefined) await this.archiveOutputs(this.planOutputs());
+      const plan = this.plan;
+      this.plan = undefined;
+      if (plan !== undefined && this.fatalError === undefined) await this.archiveOutputs(plan);
     } catch (error) {
       this.noteFatal(error);
     } finally {
@@ -229,21 +236,6 @@ export class ExecutionArchiver {
         'execution failed in Coze; archiving the outputs it produced',
       );
     }
-  }
-
-  /**
-   * Lists the outputs to archive and lets go of the parsed run history, which for 20,000
-   * nodes is several times the size of what the entries keep.
-   */
-  private planOutputs(): OutputPlan {
-    const record = this.record!;
-    this.record = undefined;
-
-    const isRunning = record.execute_status === 'Running';
-    const nodeRuns = discoverNodeRuns(record);
-    // The inline outputs of a running execution are not final; the next run archives them.
-    const inline = isRunning ? [] : discoverInlineOutputs(record);
-    return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };
   }
 
   private async archiveOutputs({ planned, isRunning, isTrimmed }: OutputPlan): Promise<void> {
@@ -587,6 +579,18 @@ function emptyManifest(context: RunContext, target: ExecutionTarget): ExecutionM
     totals: computeTotals([]),
     nodes: [],
   };
+}
+
+/**
+ * Lists the outputs to archive. The plan is kept instead of the parsed run history, which for
+ * 20,000 nodes is several times the size of what the plan keeps.
+ */
+function planOutputs(record: RunHistoryRecord): OutputPlan {
+  const isRunning = record.execute_status === 'Running';
+  const nodeRuns = discoverNodeRuns(record);
+  // The inline outputs of a running execution are not final; the next run archives them.
+  const inline = isRunning ? [] : discoverInlineOutputs(record);
+  return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };
 }
 
 function isFatal(error: unknown): boolean {
