@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -247,6 +249,31 @@ describe('progress events', () => {
     expect(written).toContain('0/2 executions');
     expect(formatBytes(3 * 1024)).toBe('3.0 KiB');
     expect(formatBytes(512)).toBe('512 B');
+  });
+});
+
+describe('entries in the result', () => {
+  it('keepSavedEntries false drops saved ones', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), expiredExecution()]));
+    const batchOptions = await options(server, [IDS.saved, IDS.expired]);
+
+    const first = await runBatch(batchOptions);
+    const second = await runBatch({ ...batchOptions, keepSavedEntries: false });
+
+    const firstSaved = first.manifests.find((manifest) => manifest.execute_id === IDS.saved)!;
+    const secondSaved = second.manifests.find((manifest) => manifest.execute_id === IDS.saved)!;
+    const secondExpired = second.manifests.find((manifest) => manifest.execute_id === IDS.expired)!;
+    expect(firstSaved.nodes).toHaveLength(3);
+    expect(firstSaved.totals.saved).toBe(3);
+    expect(secondSaved.nodes).toEqual([]);
+    expect(secondSaved.totals).toEqual(firstSaved.totals);
+    expect(secondExpired.nodes.map((node) => node.status)).toEqual(['expired']);
+    expect(secondExpired.totals.expired).toBe(1);
+
+    const onDisk = JSON.parse(await readFile(path.join(batchOptions.outDir, BATCH_WORKFLOW, IDS.saved, 'manifest.json'), 'utf8'));
+    expect(onDisk.nodes).toHaveLength(3);
+    expect(first.executions.find((outcome) => outcome.executeId === IDS.saved)!.keptEntries).toBe(0);
+    expect(second.executions.find((outcome) => outcome.executeId === IDS.saved)!.keptEntries).toBe(3);
   });
 });
 

@@ -8,7 +8,7 @@ import { ExecutionArchiver, type ExecutionTarget } from '../archive/archive-exec
 import { createRun, DEFAULTS, type RunOptions } from '../archive/create-run.js';
 import { discoverInlineOutputs, discoverNodeRuns } from '../archive/discover-entries.js';
 import { isDigitId } from '../archive/file-names.js';
-import { MANIFEST_FILE, type ExecutionManifest } from '../archive/manifest.js';
+import { MANIFEST_FILE, type ExecutionManifest, type ManifestEntry } from '../archive/manifest.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
 import { ArchiveWriteError, AuthError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
@@ -27,6 +27,12 @@ export interface BatchOptions extends RunOptions {
   expiryWarningMs?: number;
   /** Executions whose outputs are fetched at once. Default 2, so the oldest go first. */
   executionConcurrency?: number;
+  /**
+   * False to keep, in each manifest of the result, only the entries not saved or flagged as
+   * possibly incomplete. Totals and the manifest.json files still cover every entry. The CLI
+   * sets it, so that a batch does not hold every entry of every execution in memory. Default true.
+   */
+  keepSavedEntries?: boolean;
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -42,6 +48,8 @@ export interface ExecutionOutcome {
   expiryWarning: boolean;
   /** Run-history polls made while waiting for the execution to finish. */
   polls: number;
+  /** Saved entries that an earlier run had saved and this one found intact, so it did not fetch them. */
+  keptEntries: number;
   /** An error that ended this execution alone, outside its manifest. */
   error?: string;
   /** True when Coze returned 4101: the token may not read this workflow. The exit code is then 3. */
@@ -69,6 +77,7 @@ interface BatchSettings {
   expiryWarningMs: number;
   executionConcurrency: number;
   prepareConcurrency: number;
+  keepSavedEntries: boolean;
 }
 
 interface BatchItem {
@@ -174,9 +183,16 @@ class Batch {
       this.noteError(item, error);
       item.outcome.manifest = await readWrittenManifest(this.context.outDir, item.outcome);
     }
-    if (item.outcome.manifest !== undefined) {
-      this.emit({ type: 'execution-finished', ...ids(item), totals: item.outcome.manifest.totals });
+    // The manifest is all that is needed of it now; the archiver's own state can go.
+    item.archiver = undefined;
+
+    const manifest = item.outcome.manifest;
+    if (manifest === undefined) return;
+    item.outcome.keptEntries = manifest.nodes.filter((node) => isKept(node, this.startedAt)).length;
+    if (!this.settings.keepSavedEntries) {
+      manifest.nodes = manifest.nodes.filter((node) => node.status !== 'saved' || node.possibly_incomplete);
     }
+    this.emit({ type: 'execution-finished', ...ids(item), totals: manifest.totals });
   }
 
   private async waitForRunning(items: readonly BatchItem[], deadline: number, slots: LimitFunction): Promise<void> {
@@ -280,6 +296,7 @@ function batchSettings(options: BatchOptions): BatchSettings {
     expiryWarningMs: nonNegative(options.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS, 'expiry warning'),
     executionConcurrency: positive(options.executionConcurrency ?? DEFAULT_EXECUTION_CONCURRENCY, 'execution concurrency'),
     prepareConcurrency: positive(options.concurrency ?? DEFAULTS.concurrency, 'concurrency'),
+    keepSavedEntries: options.keepSavedEntries ?? true,
   };
 }
 
@@ -295,8 +312,13 @@ function uniqueTargets(executions: readonly ExecutionTarget[]): ExecutionTarget[
   return [...seen.values()];
 }
 
+/** True for an entry saved before `since`, by an earlier run, and kept by this one. */
+function isKept(entry: ManifestEntry, since: string): boolean {
+  return entry.status === 'saved' && entry.saved_at !== undefined && entry.saved_at < since;
+}
+
 function newItem(target: ExecutionTarget, index: number): BatchItem {
-  const outcome: ExecutionOutcome = { ...target, manifest: undefined, ageMs: undefined, expiryWarning: false, polls: 0 };
+  const outcome: ExecutionOutcome = { ...target, manifest: undefined, ageMs: undefined, expiryWarning: false, polls: 0, keptEntries: 0 };
   return { outcome, index, archived: false };
 }
 

@@ -32,7 +32,7 @@ export function executionState(outcome: ExecutionOutcome): string {
 
 /** Formats the summary for a person: a table of executions for stderr, then details of what failed. */
 export function summaryTable(result: BatchResult, input: InputReport, expiryWarningMs: number, interrupted = false): string {
-  const rows = result.executions.map((outcome) => tableRow(outcome, result.startedAt));
+  const rows = result.executions.map((outcome) => tableRow(outcome));
   const widths = COLUMNS.map((name, column) => Math.max(name.length, ...rows.map((row) => row[column]!.length)));
   const format = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd();
@@ -73,7 +73,7 @@ export function terminalText(lines: readonly string[]): string {
   return `${lines.map((line) => escapeControlCharacters(line)).join('\n')}\n`;
 }
 
-function tableRow(outcome: ExecutionOutcome, batchStartedAt: string): string[] {
+function tableRow(outcome: ExecutionOutcome): string[] {
   const t: Partial<ManifestTotals> = outcome.manifest?.totals ?? {};
   const count = (value: number | undefined): string => (value === undefined ? '-' : String(value));
   return [
@@ -82,7 +82,7 @@ function tableRow(outcome: ExecutionOutcome, batchStartedAt: string): string[] {
     executionState(outcome),
     formatAge(outcome),
     count(t.saved),
-    count(outcome.manifest === undefined ? undefined : keptCount(outcome.manifest, batchStartedAt)),
+    count(outcome.manifest === undefined ? undefined : outcome.keptEntries),
     count(t.failed),
     count(t.expired),
     count(t.pending),
@@ -164,7 +164,7 @@ function batchTotals(result: BatchResult) {
     bytes: 0,
   };
   for (const outcome of result.executions) {
-    if (outcome.manifest !== undefined) totals.kept += keptCount(outcome.manifest, result.startedAt);
+    if (outcome.manifest !== undefined) totals.kept += outcome.keptEntries;
     if (outcome.manifest?.complete === true) totals.complete += 1;
     if (outcome.expiryWarning) totals.expiry_warnings += 1;
     const t = outcome.manifest?.totals;
@@ -187,7 +187,7 @@ function outcomeDocument(outcome: ExecutionOutcome, result: BatchResult): Record
   }
 
   const summary = executionSummary(outcome.manifest, outDir);
-  const totals = { ...summary.totals, kept: keptCount(outcome.manifest, result.startedAt) };
+  const totals = { ...summary.totals, kept: outcome.keptEntries };
   const document: Record<string, unknown> = { ...summary, totals, ...common };
   if (outcome.error !== undefined) document['batch_error'] = outcome.error;
   return document;
@@ -199,11 +199,6 @@ function withLogid(message: string, logid: string | undefined): string {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Counts the saved entries that were saved before `since`, by an earlier run, and kept by this one. */
-function keptCount(m: ExecutionManifest, since: string): number {
-  return m.nodes.filter((node) => node.status === 'saved' && node.saved_at !== undefined && node.saved_at < since).length;
 }
 
 /** Returns `1 line` or `2 lines`. `pluralNoun` is for nouns that do not just add an s. */

@@ -46,6 +46,8 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
       waitMs: flags.wait ?? 0,
       expiryWarningMs: flags.expiryWarning,
       onProgress: display?.onProgress,
+      // The summary lists only entries not saved or flagged; the rest stay in manifest.json.
+      keepSavedEntries: false,
     });
   } finally {
     display?.stop();
