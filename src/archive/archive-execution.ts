@@ -128,6 +128,16 @@ export class ExecutionArchiver {
     return record;
   }
 
+  /** Number of entries that `prepare` planned from the run history, until `archive` starts on them. */
+  get plannedEntries(): number {
+    return this.plan?.planned.length ?? 0;
+  }
+
+  /** Number of node runs among `plannedEntries`, without the inline outputs. */
+  get plannedNodeRuns(): number {
+    return this.plan?.planned.filter((entry) => entry.source === 'execute_nodes').length ?? 0;
+  }
+
   /** Age of the execution from its `update_time` (else `create_time`), once prepared. */
   get ageMs(): number | undefined {
     return this.executionAgeMs;

@@ -6,14 +6,12 @@ import pLimit, { type LimitFunction } from 'p-limit';
 
 import { ExecutionArchiver, type ExecutionTarget } from '../archive/archive-execution.js';
 import { createRun, DEFAULTS, type RunOptions } from '../archive/create-run.js';
-import { discoverInlineOutputs, discoverNodeRuns } from '../archive/discover-entries.js';
 import { isDigitId } from '../archive/file-names.js';
 import { MANIFEST_FILE, type ExecutionManifest, type ManifestEntry } from '../archive/manifest.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
 import { ArchiveWriteError, AuthError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import type { RunHistoryResult } from '../coze/client.js';
-import type { RunHistoryRecord } from '../coze/schemas.js';
 import { EXIT_CODES, exitCodeFor } from '../exit-codes.js';
 import { DEFAULT_POLL_SETTINGS, waitUntilFinished, type PollSettings } from './wait-for-finish.js';
 
@@ -155,7 +153,7 @@ class Batch {
     item.outcome.ageMs = archiver.ageMs;
 
     if (record === undefined) await this.archive(item);
-    else this.emit({ type: 'execution-prepared', ...ids(item), entries: plannedEntryCount(record) });
+    else this.emit({ type: 'execution-prepared', ...ids(item), entries: archiver.plannedEntries });
   }
 
   private warnAboutExpiry(items: readonly BatchItem[]): void {
@@ -326,11 +324,6 @@ function newItem(target: ExecutionTarget, index: number): BatchItem {
  * Counts the entries the archiver will plan for this record: every output-node run, plus the
  * inline outputs unless the execution is still running (they are not final then).
  */
-function plannedEntryCount(record: RunHistoryRecord): number {
-  const nodeRuns = discoverNodeRuns(record).length;
-  return record.execute_status === 'Running' ? nodeRuns : nodeRuns + discoverInlineOutputs(record).length;
-}
-
 /** Reads the manifest an archiver wrote before it threw, for the summary. */
 async function readWrittenManifest(outDir: string, target: ExecutionTarget): Promise<ExecutionManifest | undefined> {
   try {

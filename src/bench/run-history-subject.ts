@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 
 import { ExecutionArchiver } from '../archive/archive-execution.js';
-import { discoverNodeRuns } from '../archive/discover-entries.js';
 import { createBenchRun } from './archiver-subject.js';
 import type { ChildJob, SubjectOutcome } from './child-protocol.js';
 
@@ -18,10 +17,9 @@ export async function runRunHistorySubject(job: ChildJob): Promise<SubjectOutcom
     const archiver = new ExecutionArchiver(run.context, { workflowId: job.workflowId, executeId: job.executeId });
     const record = await archiver.prepare();
     if (record === undefined) throw new Error(`Failed to read the run history of execution ${job.executeId} from the fake server at ${job.baseUrl}.`);
-    const planned = discoverNodeRuns(record);
     const wallMs = performance.now() - started;
 
-    return { wallMs, nodes: planned.length, saved: 0, savedBytes: 0, overLimitAnswers: run.context.limiter.stats().overLimitAnswers };
+    return { wallMs, nodes: archiver.plannedNodeRuns, saved: 0, savedBytes: 0, overLimitAnswers: run.context.limiter.stats().overLimitAnswers };
   } finally {
     await run.close();
   }
