@@ -84,8 +84,8 @@ export class ExecutionArchiver {
   /** Time since `create_time`, for the grace period in which Coze may return 4314. */
   private startedAgeMs: number | undefined;
   /**
-   * The outputs to archive, planned in `prepare` so the parsed run history can go at once: a
-   * batch prepares every execution before it archives the first.
+   * The outputs to archive, planned in `prepare` so that the parsed run history can go at once,
+   * because a batch prepares every execution before it archives the first.
    */
   private plan: OutputPlan | undefined;
   private runHistoryRead = false;
@@ -592,8 +592,8 @@ function emptyManifest(context: RunContext, target: ExecutionTarget): ExecutionM
 }
 
 /**
- * Lists the outputs to archive. The plan is kept instead of the parsed run history, which for
- * 20,000 nodes is several times the size of what the plan keeps.
+ * Lists the outputs to archive. The archiver keeps this plan rather than the parsed run
+ * history, which is several times larger: for 20,000 nodes, about 40 MB against 5 MB (estimates).
  */
 function planOutputs(record: RunHistoryRecord): OutputPlan {
   const isRunning = record.execute_status === 'Running';

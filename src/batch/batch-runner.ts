@@ -26,9 +26,10 @@ export interface BatchOptions extends RunOptions {
   /** Executions whose outputs are fetched at once. Default 2, so the oldest go first. */
   executionConcurrency?: number;
   /**
-   * False to keep, in each manifest of the result, only the entries not saved or flagged as
-   * possibly incomplete. Totals and the manifest.json files still cover every entry. The CLI
-   * sets it, so that a batch does not hold every entry of every execution in memory. Default true.
+   * Whether each manifest of the result keeps its saved entries. False keeps only the entries
+   * not saved or flagged as possibly incomplete, while totals and the manifest.json files still
+   * cover every entry. The CLI sets it to false, so that a batch does not hold every entry of
+   * every execution in memory. Default true.
    */
   keepSavedEntries?: boolean;
   onProgress?: (event: ProgressEvent) => void;
@@ -181,7 +182,7 @@ class Batch {
       this.noteError(item, error);
       item.outcome.manifest = await readWrittenManifest(this.context.outDir, item.outcome);
     }
-    // The manifest is all that is needed of it now; the archiver's own state can go.
+    // Only the manifest is needed from now on, so the archiver's own state can go.
     item.archiver = undefined;
 
     const manifest = item.outcome.manifest;

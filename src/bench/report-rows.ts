@@ -247,7 +247,7 @@ function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {
 
 /**
  * Builds an info row of peak RSS at the two node counts, with the growth from the smaller to
- * the larger. A subject that `fetchesNodes: false` must list every node instead of saving it.
+ * the larger. A subject with `fetchesNodes: false` must list every node instead of saving it.
  */
 function nodeCountPairRow(row: {
   id: string;

@@ -46,7 +46,7 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
       waitMs: flags.wait ?? 0,
       expiryWarningMs: flags.expiryWarning,
       onProgress: display?.onProgress,
-      // The summary lists only entries not saved or flagged; the rest stay in manifest.json.
+      // The summary lists only entries not saved or flagged, and manifest.json keeps the rest.
       keepSavedEntries: false,
     });
   } finally {
