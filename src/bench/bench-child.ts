@@ -24,9 +24,17 @@ async function main(): Promise<void> {
   const job = childJobSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
   assertLoopback(job.baseUrl);
 
+  const cpuBefore = process.cpuUsage();
   const outcome = await SUBJECT_RUNNERS[job.subject](job);
+  const cpu = process.cpuUsage(cpuBefore);
+
   // maxRSS is in kilobytes and covers the whole life of this process.
-  const result: ChildResult = { subject: job.subject, ...outcome, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const result: ChildResult = {
+    subject: job.subject,
+    ...outcome,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
 }
 

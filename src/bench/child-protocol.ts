@@ -40,9 +40,13 @@ export const childResultSchema = z.strictObject({
   savedBytes: z.number(),
   overLimitAnswers: z.int(),
   maxRssBytes: z.number(),
+  cpuMs: z.number(),
 });
 
-/** A subject's outcome plus the peak resident set size of its whole process. */
+/**
+ * A subject's outcome plus the peak resident set size of its whole process, and the CPU time
+ * of all its threads while the subject ran, module loading excluded.
+ */
 export type ChildResult = z.infer<typeof childResultSchema>;
 
 /** Marks the one stdout line that carries the result, so stray output cannot be mistaken for it. */

@@ -139,8 +139,22 @@ function bytesBoundRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
     runs: `${formatList(archiverRates, 1)} (baseline ${formatList(baselineRates, 1)})`,
     note:
       `MiB/s = ${payloadMib.toFixed(0)} MiB of node output / wall time, for both programs. Ratio is the median of ` +
-      `per-round ratios. Baseline: undici, same concurrency, raw bodies streamed to files. ${savedNote(archiver)}`,
+      `per-round ratios. Baseline: undici, same concurrency, raw bodies streamed to files. ${cpuNote(archiver, baseline)} ` +
+      savedNote(archiver),
   };
+}
+
+/**
+ * Says how much CPU time each program and the fake server took. The server runs in the bench
+ * process on the same cores, so a program that needs more CPU also leaves the server less.
+ */
+function cpuNote(archiver: readonly RunSample[], baseline: readonly RunSample[]): string {
+  const ms = (runs: readonly RunSample[], pick: (run: RunSample) => number): string => `${median(runs.map(pick)).toFixed(0)} ms`;
+  return (
+    `CPU time per run, all threads, medians: archiver ${ms(archiver, (run) => run.cpuMs)}, baseline ${ms(baseline, (run) => run.cpuMs)}; ` +
+    `the fake server, on the same cores, ${ms(archiver, (run) => run.serverCpuMs)} while the archiver ran and ` +
+    `${ms(baseline, (run) => run.serverCpuMs)} while the baseline ran.`
+  );
 }
 
 function memoryRows(samples: BenchSamples, sizes: BenchSizes): ReportRow[] {

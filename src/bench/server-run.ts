@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { startFakeCozeServer } from '../fake-server/index.js';
 import { BENCH_EXECUTE_ID, BENCH_TOKEN, BENCH_WORKFLOW_ID, buildScenario, type WorkloadShape } from './bench-scenarios.js';
@@ -13,6 +15,8 @@ export interface RunSample extends ChildResult {
   serverOverLimit: number;
   /** Requests that arrived in the busiest 1,000 ms window. */
   maxInSecond: number;
+  /** CPU time of the bench process, which runs the fake server, while the child ran. */
+  serverCpuMs: number;
 }
 
 /** Slack on top of a run's expected time before its child is killed. */
@@ -27,6 +31,11 @@ const CHILD_TIMEOUT_FLOOR_MS = 60_000;
  * slowed the next run. On this machine's ext4 without a journal, creating a file skips
  * inodes deleted in the last few minutes. After 22,000 deletions, the latency-bound run
  * spent about 3 s of kernel CPU creating its 2,000 files, against 0.9 s without them.
+ *
+ * Each run starts with the disk's dirty pages written out. The baseline script does not
+ * fsync, so the 160 MiB of a bytes-bound run stay in the page cache. The kernel writes them
+ * out about 30 s later, during whichever run comes then, whose own fsync calls wait behind
+ * them. Flushing first charges each program for its own writes only.
  */
 export async function runOnFakeServer(
   shape: WorkloadShape,
@@ -34,10 +43,12 @@ export async function runOnFakeServer(
   archiveRoot: string,
   nodeFlags: readonly string[] = [],
 ): Promise<RunSample> {
+  await flushDirtyPages();
   const server = await startFakeCozeServer({ scenario: buildScenario(shape) });
   const outDir = await mkdtemp(path.join(archiveRoot, `${subject}-`));
 
   try {
+    const cpuBefore = process.cpuUsage();
     const result = await runChild(
       {
         subject,
@@ -52,15 +63,22 @@ export async function runOnFakeServer(
       childTimeoutMs(shape),
       nodeFlags,
     );
+    const serverCpu = process.cpuUsage(cpuBefore);
     return {
       ...result,
       serverRequests: server.requests.length,
       serverOverLimit: server.overLimitCount(),
       maxInSecond: server.maxRequestsInWindow(1_000),
+      serverCpuMs: (serverCpu.user + serverCpu.system) / 1000,
     };
   } finally {
     await server.close();
   }
+}
+
+/** Runs `sync`. Where there is no such command, the run starts without the flush. */
+async function flushDirtyPages(): Promise<void> {
+  await promisify(execFile)('sync').catch(() => undefined);
 }
 
 /** Returns a timeout that allows several times over for the slowest subject, which fetches one node at a time. */
