@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { MockAgent } from 'undici';
@@ -84,6 +84,28 @@ describe('archiveExecutionOutputs with fake server', () => {
       const saved = await readFile(path.join(folder, entry.file!));
       expect(saved.equals(Buffer.from(node.text(), 'utf8')), node.key).toBe(true);
     }
+  });
+
+  it('saves every output when execution.json cannot be written', async () => {
+    const server = await startServer(DEMO);
+    const outDir = await newOutDir();
+    const folder = path.join(outDir, DEMO_WORKFLOW, DEMO_DONE);
+    // A folder in the way makes the rename fail with EISDIR, an error that does not stop the run.
+    await mkdir(path.join(folder, 'execution.json'), { recursive: true });
+    const manifest = await archiveExecutionOutputs(options(server.url, outDir, { workflowId: DEMO_WORKFLOW, executeId: DEMO_DONE }));
+    const nodes = listNodeOutputs(DEMO, DEMO_DONE);
+
+    expect(manifest.error?.message).toContain('EISDIR');
+    expect(manifest.execution_file).toBeNull();
+    expect(manifest.complete).toBe(false);
+    expect(exitCodeFor([manifest])).toBe(1);
+    expect(manifest.totals.saved).toBe(manifest.totals.entries);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(nodes.length);
+    for (const node of nodes) {
+      const entry = manifest.nodes.find((candidate) => candidate.node_execute_uuid === node.nodeExecuteUuid)!;
+      expect((await readFile(path.join(folder, entry.file!))).equals(Buffer.from(node.text(), 'utf8')), node.key).toBe(true);
+    }
+    expect(await readdir(folder)).not.toContainEqual(expect.stringMatching(/\.tmp-/));
   });
 
   it('returns the manifest it wrote', async () => {
