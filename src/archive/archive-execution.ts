@@ -140,6 +140,11 @@ export class ExecutionArchiver {
     return this.plan?.planned.filter((entry) => entry.source === 'execute_nodes').length ?? 0;
   }
 
+  /** Settles once the execution.json that `prepare` started is written, or its failure recorded. */
+  get executionFileSettled(): Promise<void> {
+    return this.executionSaved;
+  }
+
   /** Age of the execution from its `update_time` (else `create_time`), once prepared. */
   get ageMs(): number | undefined {
     return this.executionAgeMs;

@@ -17,6 +17,7 @@ export async function runRunHistorySubject(job: ChildJob): Promise<SubjectOutcom
     const archiver = new ExecutionArchiver(run.context, { workflowId: job.workflowId, executeId: job.executeId });
     const record = await archiver.prepare();
     if (record === undefined) throw new Error(`Failed to read the run history of execution ${job.executeId} from the fake server at ${job.baseUrl}.`);
+    await archiver.executionFileSettled;
     const wallMs = performance.now() - started;
 
     return { wallMs, nodes: archiver.plannedNodeRuns, saved: 0, savedBytes: 0, overLimitAnswers: run.context.limiter.stats().overLimitAnswers };
