@@ -3,8 +3,8 @@ import { readFile, rm } from 'node:fs/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { Scenario } from '../src/fake-server/index.js';
-import { BATCH_TOKEN, BATCH_WORKFLOW, batchScenario, Cleanups } from './helpers/batch-fixtures.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { BATCH_TOKEN, BATCH_WORKFLOW, batchScenario, Cleanups, savedExecution } from './helpers/batch-fixtures.js';
 import { CLI_PATH } from './helpers/run-cli.js';
 
 // A full disk stops the whole batch: the CLI runs with its archive on a small tmpfs inside a
@@ -14,6 +14,12 @@ const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
 const EXECUTIONS = ['7431826405913474001', '7431826405913474002', '7431826405913474003'];
+
+/** The fields of `fetch --json` that these tests read. */
+interface BatchJson {
+  exit_code: number;
+  stopped: string | null;
+}
 
 /** Three executions of ten 90 KB outputs each, the first the oldest. */
 function largeScenario(): Scenario {
@@ -32,44 +38,66 @@ function largeScenario(): Scenario {
   );
 }
 
+/** Runs `fetch --from` over `EXECUTIONS` with its archive on a tmpfs of `size`, one execution at a time. */
+async function fetchOnSmallDisk(server: FakeCozeServer, size: string): Promise<{ exitCode: number; summary: BatchJson; stderr: string }> {
+  const out = await cleanups.folder('coze-batch-disk-');
+  const list = `${out}.list`;
+  const summaryFile = `${out}.json`;
+  const stderrFile = `${out}.stderr`;
+  cleanups.add(async () => {
+    await Promise.all([list, summaryFile, stderrFile].map((file) => rm(file, { force: true })));
+  });
+
+  const cli = [process.execPath, CLI_PATH, 'fetch', '--from', list, '--base-url', server.url, '--out', out, '--qps', '200', '--retry-min-delay', '10ms', '--concurrency', '1', '--json']
+    .map((part) => `'${part}'`)
+    .join(' ');
+  const script = [
+    `printf '%s\\n' ${EXECUTIONS.map((id) => `'${BATCH_WORKFLOW} ${id}'`).join(' ')} > '${list}'`,
+    `mount -t tmpfs -o size=${size} tmpfs '${out}' || exit 97`,
+    `${cli} > '${summaryFile}' 2> '${stderrFile}'; echo "EXIT=$?"`,
+  ].join('\n');
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+    env: { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN },
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
+
+  return {
+    exitCode: Number(/EXIT=(\d+)/.exec(output)?.[1]),
+    summary: JSON.parse(await readFile(summaryFile, 'utf8')) as BatchJson,
+    stderr: await readFile(stderrFile, 'utf8'),
+  };
+}
+
 describe('full disk', () => {
   it('stops the batch with exit 1', async () => {
     const server = await cleanups.server(largeScenario());
-    const out = await cleanups.folder('coze-batch-disk-');
-    const list = `${out}.list`;
-    const summaryFile = `${out}.json`;
-    const stderrFile = `${out}.stderr`;
-    cleanups.add(async () => {
-      await Promise.all([list, summaryFile, stderrFile].map((file) => rm(file, { force: true })));
-    });
+    const run = await fetchOnSmallDisk(server, '256k');
 
-    const cli = [process.execPath, CLI_PATH, 'fetch', '--from', list, '--base-url', server.url, '--out', out, '--qps', '200', '--retry-min-delay', '10ms', '--concurrency', '1', '--json']
-      .map((part) => `'${part}'`)
-      .join(' ');
-    const script = [
-      `printf '%s\\n' ${EXECUTIONS.map((id) => `'${BATCH_WORKFLOW} ${id}'`).join(' ')} > '${list}'`,
-      `mount -t tmpfs -o size=256k tmpfs '${out}' || exit 97`,
-      `${cli} > '${summaryFile}' 2> '${stderrFile}'; echo "EXIT=$?"`,
-    ].join('\n');
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-      env: { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN },
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
-
-    const summary = JSON.parse(await readFile(summaryFile, 'utf8')) as { exit_code: number; stopped: string | null };
-    const stderr = await readFile(stderrFile, 'utf8');
-
-    expect(Number(/EXIT=(\d+)/.exec(output)?.[1])).toBe(1);
-    expect(summary.exit_code).toBe(1);
-    expect(summary.stopped).toContain('ENOSPC');
-    expect(stderr).toContain('ENOSPC');
+    expect(run.exitCode).toBe(1);
+    expect(run.summary.exit_code).toBe(1);
+    expect(run.summary.stopped).toContain('ENOSPC');
+    expect(run.stderr).toContain('ENOSPC');
     // Every run history was read, then the oldest execution filled the disk and nothing else was fetched.
     expect(server.countRequests({ route: 'run_history' })).toBe(3);
     expect(server.countRequests({ route: 'execute_node', executeId: EXECUTIONS[0] })).toBeGreaterThan(0);
     expect(server.countRequests({ route: 'execute_node', executeId: EXECUTIONS[0] })).toBeLessThan(10);
     expect(server.countRequests({ route: 'execute_node', executeId: EXECUTIONS[2] })).toBe(0);
+  });
+
+  it('stops at the first execution.json', async () => {
+    // Run histories of about 60 KB each, on a disk of 16 KiB.
+    const server = await cleanups.server(
+      batchScenario(EXECUTIONS.map((executeId) => ({ ...savedExecution(executeId), record: { output: { Output: '字'.repeat(20_000) } } }))),
+    );
+    const run = await fetchOnSmallDisk(server, '16k');
+
+    expect(run.exitCode).toBe(1);
+    expect(run.summary.stopped).toContain('ENOSPC');
+    expect(run.stderr).toContain('execution.json');
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -169,6 +170,29 @@ describe('ordering and sharing', () => {
 
     expect(result.executions).toHaveLength(1);
     expect(server.countRequests({ route: 'run_history' })).toBe(1);
+  });
+});
+
+describe('plans between the phases', () => {
+  it('rereads run history if execution.json changed', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const base = await options(server, [IDS.saved]);
+    const executionFile = path.join(base.outDir, BATCH_WORKFLOW, IDS.saved, 'execution.json');
+    // The plan is dropped after this event, and the outputs are planned again from the file.
+    const onProgress = (event: ProgressEvent): void => {
+      if (event.type === 'execution-prepared') writeFileSync(executionFile, 'not the run history');
+    };
+
+    const result = await runBatch({ ...base, onProgress });
+    const manifest = result.manifests[0]!;
+    const saved = JSON.parse(await readFile(executionFile, 'utf8')) as { code: number };
+
+    expect(result.exitCode).toBe(0);
+    expect(server.countRequests({ route: 'run_history' })).toBe(2);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(2);
+    expect(manifest.totals.saved).toBe(manifest.totals.entries);
+    expect(manifest.execution_file).toBe('execution.json');
+    expect(saved.code).toBe(0);
   });
 });
 

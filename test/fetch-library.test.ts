@@ -86,7 +86,7 @@ describe('archiveExecutionOutputs with fake server', () => {
     }
   });
 
-  it('saves every output when execution.json cannot be written', async () => {
+  it('outputs saved when execution.json fails', async () => {
     const server = await startServer(DEMO);
     const outDir = await newOutDir();
     const folder = path.join(outDir, DEMO_WORKFLOW, DEMO_DONE);

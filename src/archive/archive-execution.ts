@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
@@ -92,6 +92,8 @@ export class ExecutionArchiver {
   private prepared = false;
   /** The write of execution.json, which runs while the outputs are fetched. It never rejects. */
   private executionSaved: Promise<void> = Promise.resolve();
+  /** Set by `releasePlan`: `archive` plans the outputs again from execution.json. */
+  private planReleased = false;
 
   constructor(context: RunContext, target: ExecutionTarget) {
     if (!isDigitId(target.workflowId) || !isDigitId(target.executeId)) {
@@ -145,6 +147,23 @@ export class ExecutionArchiver {
     return this.executionSaved;
   }
 
+  /** True once an error that stops the run has happened here, such as a disk that cannot take files. */
+  get hasFatalError(): boolean {
+    return this.fatalError !== undefined;
+  }
+
+  /**
+   * Drops the planned outputs until `archive`, which plans them again from execution.json. A
+   * batch prepares every execution before it archives the first, and holding every plan made
+   * its memory grow with the node count of the whole batch. Call it once
+   * `executionFileSettled` has settled. Without a saved execution.json the plan stays.
+   */
+  releasePlan(): void {
+    if (this.plan === undefined || this.manifest.execution_file === null) return;
+    this.plan = undefined;
+    this.planReleased = true;
+  }
+
   /** Age of the execution from its `update_time` (else `create_time`), once prepared. */
   get ageMs(): number | undefined {
     return this.executionAgeMs;
@@ -155,6 +174,7 @@ export class ExecutionArchiver {
     if (!this.prepared) await this.prepare();
 
     try {
+      if (this.planReleased && this.fatalError === undefined) this.plan = await this.planAgain();
       const plan = this.plan;
       this.plan = undefined;
       if (plan !== undefined && this.fatalError === undefined) await this.archiveOutputs(plan);
@@ -165,6 +185,23 @@ export class ExecutionArchiver {
     }
     await this.executionSaved;
     return this.finish();
+  }
+
+  /**
+   * Plans the outputs from the execution.json that `prepare` saved. If that file can no longer
+   * be read as the run history it was, the run history is requested again.
+   */
+  private async planAgain(): Promise<OutputPlan | undefined> {
+    this.planReleased = false;
+    try {
+      const body = await readFile(path.join(this.folder, EXECUTION_FILE));
+      return planOutputs(this.context.client.parseRunHistory(body, this.target.workflowId, this.target.executeId));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.context.logger.warn({ ...this.ids(), err: message }, 'failed to read back execution.json; requesting run history again');
+    }
+    const record = await this.readRunHistory(undefined);
+    return record === undefined ? undefined : planOutputs(record);
   }
 
   private readonly abortFromRun = (): void => this.controller.abort(this.context.signal.reason);

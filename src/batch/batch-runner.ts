@@ -151,10 +151,16 @@ class Batch {
     const archiver = new ExecutionArchiver(this.context, ids(item));
     item.archiver = archiver;
     const record = await archiver.prepare(runHistory);
+    // Waiting for execution.json keeps its writes within the prepare slots, and lets a full disk stop the batch here.
+    await archiver.executionFileSettled;
     item.outcome.ageMs = archiver.ageMs;
 
-    if (record === undefined) await this.archive(item);
-    else this.emit({ type: 'execution-prepared', ...ids(item), entries: archiver.plannedEntries });
+    if (record === undefined || archiver.hasFatalError) {
+      await this.archive(item);
+      return;
+    }
+    this.emit({ type: 'execution-prepared', ...ids(item), entries: archiver.plannedEntries });
+    archiver.releasePlan();
   }
 
   private warnAboutExpiry(items: readonly BatchItem[]): void {

@@ -134,6 +134,14 @@ export class CozeClient {
     return { record: records[0]!, rawBody: response.body, logid: response.logid, httpStatus: response.status };
   }
 
+  /** Validates a run-history body read before, such as a saved execution.json, as `getRunHistory` does a response. */
+  parseRunHistory(body: Buffer, workflowId: string, executeId: string): RunHistoryRecord {
+    const ids = { workflowId, executeId };
+    const response: RawResponse = { status: 200, logid: undefined, retryAfterMs: undefined, body };
+    const data = this.readEnvelope('run_history', response, ids);
+    return this.validate('run_history', runHistoryDataSchema, data, 'data', response, ids)[0]!;
+  }
+
   /** Fetches one node run's output and returns it in memory. */
   async getNodeOutput(
     workflowId: string,
