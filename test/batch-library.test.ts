@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -174,18 +174,32 @@ describe('ordering and sharing', () => {
 });
 
 describe('plans between the phases', () => {
-  it('rereads run history if execution.json changed', async () => {
+  /** Edits of a saved execution.json: one that no longer parses, and a valid one that lists one output fewer. */
+  const edits: [string, (text: string) => string][] = [
+    ['unreadable', () => 'not the run history'],
+    [
+      'one node fewer',
+      (text) => {
+        const body = JSON.parse(text) as { data: { node_execute_status: Record<string, unknown> }[] };
+        const status = body.data[0]!.node_execute_status;
+        delete status[Object.keys(status)[0]!];
+        return JSON.stringify(body);
+      },
+    ],
+  ];
+
+  it.each(edits)('rereads run history if execution.json is %s', async (_name, edit) => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
     const base = await options(server, [IDS.saved]);
     const executionFile = path.join(base.outDir, BATCH_WORKFLOW, IDS.saved, 'execution.json');
     // The plan is dropped after this event, and the outputs are planned again from the file.
     const onProgress = (event: ProgressEvent): void => {
-      if (event.type === 'execution-prepared') writeFileSync(executionFile, 'not the run history');
+      if (event.type === 'execution-prepared') writeFileSync(executionFile, edit(readFileSync(executionFile, 'utf8')));
     };
 
     const result = await runBatch({ ...base, onProgress });
     const manifest = result.manifests[0]!;
-    const saved = JSON.parse(await readFile(executionFile, 'utf8')) as { code: number };
+    const saved = JSON.parse(await readFile(executionFile, 'utf8')) as { code: number; data: { node_execute_status: object }[] };
 
     expect(result.exitCode).toBe(0);
     expect(server.countRequests({ route: 'run_history' })).toBe(2);
@@ -193,6 +207,7 @@ describe('plans between the phases', () => {
     expect(manifest.totals.saved).toBe(manifest.totals.entries);
     expect(manifest.execution_file).toBe('execution.json');
     expect(saved.code).toBe(0);
+    expect(Object.keys(saved.data[0]!.node_execute_status)).toHaveLength(2);
   });
 });
 

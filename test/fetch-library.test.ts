@@ -95,6 +95,7 @@ describe('archiveExecutionOutputs with fake server', () => {
     const manifest = await archiveExecutionOutputs(options(server.url, outDir, { workflowId: DEMO_WORKFLOW, executeId: DEMO_DONE }));
     const nodes = listNodeOutputs(DEMO, DEMO_DONE);
 
+    expect(manifest.error?.message).toContain('Failed to save execution.json');
     expect(manifest.error?.message).toContain('EISDIR');
     expect(manifest.execution_file).toBeNull();
     expect(manifest.complete).toBe(false);

@@ -10,7 +10,7 @@ import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
 import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
 import { blankEntry, describeError, errorLogFields } from './entry-results.js';
-import { fileMatches } from './file-digest.js';
+import { fileMatches, sha256Hex } from './file-digest.js';
 import { isDigitId, outputFileName, resolveInside, sanitizeComponent, UniqueNames } from './file-names.js';
 import { incompleteReasons } from './incomplete-flags.js';
 import {
@@ -94,6 +94,8 @@ export class ExecutionArchiver {
   private executionSaved: Promise<void> = Promise.resolve();
   /** Set by `releasePlan`: `archive` plans the outputs again from execution.json. */
   private planReleased = false;
+  /** SHA-256 of the execution.json this run saved, to tell whether it changed before `archive` reads it back. */
+  private executionDigest: string | undefined;
 
   constructor(context: RunContext, target: ExecutionTarget) {
     if (!isDigitId(target.workflowId) || !isDigitId(target.executeId)) {
@@ -188,18 +190,21 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Plans the outputs from the execution.json that `prepare` saved. If that file can no longer
-   * be read as the run history it was, the run history is requested again.
+   * Plans the outputs from the execution.json that `prepare` saved. If that file is gone or
+   * its bytes changed since, the run history is requested again and the file saved anew.
    */
   private async planAgain(): Promise<OutputPlan | undefined> {
     this.planReleased = false;
-    try {
-      const body = await readFile(path.join(this.folder, EXECUTION_FILE));
+    const body = await readFile(path.join(this.folder, EXECUTION_FILE)).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.context.logger.warn({ ...this.ids(), err: reason }, 'failed to read back execution.json; requesting run history again');
+      return undefined;
+    });
+
+    if (body !== undefined && sha256Hex(body) === this.executionDigest) {
       return planOutputs(this.context.client.parseRunHistory(body, this.target.workflowId, this.target.executeId));
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.context.logger.warn({ ...this.ids(), err: message }, 'failed to read back execution.json; requesting run history again');
     }
+    if (body !== undefined) this.context.logger.warn(this.ids(), 'execution.json changed since it was saved; requesting run history again');
     const record = await this.readRunHistory(undefined);
     return record === undefined ? undefined : planOutputs(record);
   }
@@ -278,13 +283,15 @@ export class ExecutionArchiver {
     try {
       await writeFileAtomic(path.join(this.folder, EXECUTION_FILE), rawBody);
       this.manifest.execution_file = EXECUTION_FILE;
+      this.executionDigest = sha256Hex(rawBody);
     } catch (error) {
       if (isFatal(error)) {
         this.noteFatal(error);
         return;
       }
-      this.manifest.error = describeError(error);
-      this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, 'failed to save execution.json; the outputs are still fetched');
+      const reason = error instanceof Error ? error.message : String(error);
+      this.manifest.error = { message: `Failed to save execution.json, so the run history is not kept beside the outputs: ${reason}` };
+      this.context.logger.error({ ...this.ids(), err: reason }, 'failed to save execution.json; the outputs are still fetched');
     }
   }
 

@@ -151,8 +151,9 @@ function bytesBoundRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
 function cpuNote(archiver: readonly RunSample[], baseline: readonly RunSample[]): string {
   const ms = (runs: readonly RunSample[], pick: (run: RunSample) => number): string => `${median(runs.map(pick)).toFixed(0)} ms`;
   return (
-    `CPU time per run, all threads, medians: archiver ${ms(archiver, (run) => run.cpuMs)}, baseline ${ms(baseline, (run) => run.cpuMs)}; ` +
-    `the fake server, on the same cores, ${ms(archiver, (run) => run.serverCpuMs)} while the archiver ran and ` +
+    `CPU time per run (user and system, whole process, medians): archiver ${ms(archiver, (run) => run.cpuMs)}, ` +
+    `baseline ${ms(baseline, (run) => run.cpuMs)}. The fake server shares the same cores, so CPU time one program ` +
+    `takes is time the server cannot use; it took ${ms(archiver, (run) => run.serverCpuMs)} while the archiver ran and ` +
     `${ms(baseline, (run) => run.serverCpuMs)} while the baseline ran.`
   );
 }
