@@ -64,6 +64,24 @@ describe('verify', () => {
     expect(report.unexpected).toEqual([]);
     expect(report.temporary).toEqual([]);
     expect(report.invalid).toEqual([]);
+    expect(report.execution_errors).toEqual([]);
+  });
+
+  it('names an execution error', async () => {
+    const out = await makeArchive();
+    const manifestPath = path.join(folderOf(out, IDS.saved), 'manifest.json');
+    const message = 'Failed to save execution.json, so the run history is not kept beside the outputs: EISDIR';
+    await writeFile(manifestPath, JSON.stringify({ ...(await manifestOf(out, IDS.saved)), error: { message } }));
+
+    const text = await runBatchCli(['verify', out]);
+    const json = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(json.stdout) as VerifyReport;
+
+    // The files are intact, so the exit code stays 0; the archive is still not complete.
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('Archive intact.');
+    expect(text.stdout).toContain(`Not complete: ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: ${message}`);
+    expect(report.execution_errors).toEqual([{ manifest: `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`, message }]);
   });
 
   it('finds missing, altered and unexpected files', async () => {

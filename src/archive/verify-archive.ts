@@ -41,6 +41,7 @@ const archivedManifestSchema = z.looseObject({
   workflow_id: z.string(),
   execute_id: z.string(),
   execution_file: z.string().nullable().optional(),
+  error: z.looseObject({ message: z.string() }).nullable().optional(),
   nodes: z.array(archivedEntrySchema),
 });
 export type ArchivedManifest = z.infer<typeof archivedManifestSchema>;
@@ -66,6 +67,8 @@ export interface VerifyReport {
   entries_checked: number;
   /** Entries not saved (failed, pending, expired): incomplete, but not damaged. */
   entries_not_saved: number;
+  /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */
+  execution_errors: { manifest: string; message: string }[];
   missing: VerifyFinding[];
   altered: VerifyFinding[];
   unexpected: VerifyFinding[];
@@ -88,6 +91,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     manifests: archive.manifests.length,
     entries_checked: 0,
     entries_not_saved: 0,
+    execution_errors: [],
     missing: [],
     altered: [],
     unexpected: [],
@@ -190,6 +194,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     return;
   }
   const manifest = read.manifest;
+  if (manifest.error) report.execution_errors.push({ manifest: manifestName, message: manifest.error.message });
 
   const referenced = new Set<string>([MANIFEST_FILE]);
   const hashSlots = pLimit(HASH_CONCURRENCY);

@@ -47,6 +47,7 @@ function verifyLines(report: VerifyReport, plural: (count: number, noun: string,
   if (report.entries_not_saved > 0) {
     lines.push(`Not complete: ${plural(report.entries_not_saved, 'entry', 'entries')} not saved; fetch reports why, and a re-run within 24 hours of the run fetches them.`);
   }
+  for (const { manifest, message } of report.execution_errors) lines.push(`Not complete: ${manifest}: ${message}`);
   return lines;
 }
 
