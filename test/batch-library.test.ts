@@ -189,25 +189,43 @@ describe('plans between the phases', () => {
   ];
 
   it.each(edits)('rereads run history if execution.json is %s', async (_name, edit) => {
-    const server = await cleanups.server(batchScenario([savedExecution()]));
-    const base = await options(server, [IDS.saved]);
+    const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
+    const base = await options(server, [IDS.saved, IDS.nearExpiry]);
     const executionFile = path.join(base.outDir, BATCH_WORKFLOW, IDS.saved, 'execution.json');
     // The plan is dropped after this event, and the outputs are planned again from the file.
     const onProgress = (event: ProgressEvent): void => {
-      if (event.type === 'execution-prepared') writeFileSync(executionFile, edit(readFileSync(executionFile, 'utf8')));
+      if (event.type === 'execution-prepared' && event.executeId === IDS.saved) writeFileSync(executionFile, edit(readFileSync(executionFile, 'utf8')));
     };
 
     const result = await runBatch({ ...base, onProgress });
-    const manifest = result.manifests[0]!;
+    const manifest = result.manifests.find((candidate) => candidate.execute_id === IDS.saved)!;
     const saved = JSON.parse(await readFile(executionFile, 'utf8')) as { code: number; data: { node_execute_status: object }[] };
 
     expect(result.exitCode).toBe(0);
-    expect(server.countRequests({ route: 'run_history' })).toBe(2);
-    expect(server.countRequests({ route: 'execute_node' })).toBe(2);
+    expect(server.countRequests({ route: 'run_history', executeId: IDS.saved })).toBe(2);
+    expect(server.countRequests({ route: 'run_history', executeId: IDS.nearExpiry })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node', executeId: IDS.saved })).toBe(2);
     expect(manifest.totals.saved).toBe(manifest.totals.entries);
     expect(manifest.execution_file).toBe('execution.json');
     expect(saved.code).toBe(0);
     expect(Object.keys(saved.data[0]!.node_execute_status)).toHaveLength(2);
+  });
+
+  it('one execution keeps its plan', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const base = await options(server, [IDS.saved]);
+    const executionFile = path.join(base.outDir, BATCH_WORKFLOW, IDS.saved, 'execution.json');
+    // Nothing reads the file back, so an edit after the plan was made changes nothing.
+    const onProgress = (event: ProgressEvent): void => {
+      if (event.type === 'execution-prepared') writeFileSync(executionFile, 'not the run history');
+    };
+
+    const result = await runBatch({ ...base, onProgress });
+
+    expect(result.exitCode).toBe(0);
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(2);
+    expect(result.manifests[0]!.totals.saved).toBe(result.manifests[0]!.totals.entries);
   });
 });
 

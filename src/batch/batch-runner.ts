@@ -118,6 +118,8 @@ class Batch {
   private readonly stop: AbortController;
   private fatalError: unknown;
   private readonly startedAt: string;
+  /** True when the batch has more than one execution, so that plans would wait for their turn. */
+  private several = false;
 
   constructor(context: RunContext, settings: BatchSettings, stop: AbortController) {
     this.startedAt = new Date(context.now()).toISOString();
@@ -128,6 +130,7 @@ class Batch {
 
   async run(targets: readonly ExecutionTarget[], waitDeadline: number): Promise<BatchResult> {
     const items = targets.map((target, index) => newItem(target, index));
+    this.several = items.length > 1;
 
     const prepareSlots = pLimit(this.settings.prepareConcurrency);
     await Promise.all(items.map((item) => prepareSlots(() => this.prepare(item))));
@@ -151,16 +154,19 @@ class Batch {
     const archiver = new ExecutionArchiver(this.context, ids(item));
     item.archiver = archiver;
     const record = await archiver.prepare(runHistory);
-    // Waiting for execution.json keeps its writes within the prepare slots, and lets a full disk stop the batch here.
-    await archiver.executionFileSettled;
     item.outcome.ageMs = archiver.ageMs;
+    // With several executions, each waits for its turn. Its execution.json is written before
+    // the next run history is read, which keeps the writes within the prepare slots and lets a
+    // full disk stop the batch at the first one. Its plan is then read back from that file at
+    // its turn instead of being held until then. One execution goes straight on to its outputs.
+    if (this.several) await archiver.executionFileSettled;
 
     if (record === undefined || archiver.hasFatalError) {
       await this.archive(item);
       return;
     }
     this.emit({ type: 'execution-prepared', ...ids(item), entries: archiver.plannedEntries });
-    archiver.releasePlan();
+    if (this.several) archiver.releasePlan();
   }
 
   private warnAboutExpiry(items: readonly BatchItem[]): void {
