@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { BATCH_TOKEN, BATCH_WORKFLOW, batchScenario, Cleanups, savedExecution } from './helpers/batch-fixtures.js';
-import { CLI_PATH } from './helpers/run-cli.js';
+import { CLI_PATH, runInMountNamespace } from './helpers/run-cli.js';
 
 // A full disk stops the whole batch: the CLI runs with its archive on a small tmpfs inside a
-// private mount namespace (`unshare --mount`), so the disk is really full and vanishes with it.
+// private mount namespace, so the disk is really full and vanishes with it.
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -56,13 +55,7 @@ async function fetchOnSmallDisk(server: FakeCozeServer, size: string): Promise<{
     `mount -t tmpfs -o size=${size} tmpfs '${out}' || exit 97`,
     `${cli} > '${summaryFile}' 2> '${stderrFile}'; echo "EXIT=$?"`,
   ].join('\n');
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-    env: { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN },
-  });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
+  const output = await runInMountNamespace(script, { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN });
 
   return {
     exitCode: Number(/EXIT=(\d+)/.exec(output)?.[1]),

@@ -66,7 +66,7 @@ describe('bench quick run', () => {
     expect(doc).toContain('| Scenario | Measure | Limit / baseline | Median | Ratio | Target | Result | Runs |');
     for (const id of ROW_IDS) expect(doc).toContain(`- **${id}**: `);
     // Both programs and the fake server did work, so none of their CPU times can be 0 ms.
-    expect(doc).toMatch(/archiver [1-9]\d* ms, baseline [1-9]\d* ms\. The fake server shares .* it took [1-9]\d* ms while the archiver ran and [1-9]\d* ms while/);
+    expect(doc).toMatch(/archiver [1-9]\d* ms, baseline [1-9]\d* ms\. The fake server shares .* It took [1-9]\d* ms while the archiver ran and [1-9]\d* ms while/);
     expect(doc).toMatch(/- Node v\d+\.\d+\.\d+/);
     expect(doc).toContain('- Command: `npm run bench -- --quick --repeat 1 --out ');
   }, 20_000);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -6,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
-import { CLI_PATH, PROJECT_ROOT } from './helpers/run-cli.js';
+import { CLI_PATH, PROJECT_ROOT, runInMountNamespace } from './helpers/run-cli.js';
 import { EXECUTE_ID, executionScenario, nodeText, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
 const cleanups = new Cleanups();
@@ -47,15 +46,12 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
     `echo "---manifest"; cat "${folder}/manifest.json" 2>/dev/null`,
   ].join('\n');
 
-  // The fake server runs in this process, so the child must be awaited, never run synchronously.
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-    env: { PATH: process.env.PATH, COZE_API_TOKEN: TOKEN },
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (asNobody) await rm(view, { recursive: true, force: true });
-  if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
+  let out: string;
+  try {
+    out = await runInMountNamespace(script, { PATH: process.env.PATH, COZE_API_TOKEN: TOKEN });
+  } finally {
+    if (asNobody) await rm(view, { recursive: true, force: true });
+  }
 
   const stderrPath = `${outDir}.stderr`;
   const stderr = await readFile(stderrPath, 'utf8');

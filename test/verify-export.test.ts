@@ -77,7 +77,7 @@ describe('verify', () => {
     const json = await runBatchCli(['verify', out, '--json']);
     const report = JSON.parse(json.stdout) as VerifyReport;
 
-    // The files are intact, so the exit code stays 0; the archive is still not complete.
+    // The files are intact, so the exit code stays 0, although the archive is not complete.
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Archive intact.');
     expect(text.stdout).toContain(`Not complete: ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: ${message}`);

@@ -92,9 +92,9 @@ export class ExecutionArchiver {
   private prepared = false;
   /** The write of execution.json, which runs while the outputs are fetched. It never rejects. */
   private executionSaved: Promise<void> = Promise.resolve();
-  /** Set by `releasePlan`: `archive` plans the outputs again from execution.json. */
+  /** True after `releasePlan`, so that `archive` plans the outputs again from execution.json. */
   private planReleased = false;
-  /** SHA-256 of the execution.json this run saved, to tell whether it changed before `archive` reads it back. */
+  /** SHA-256 of the execution.json this run saved, to detect a change before the file is read back. */
   private executionDigest: string | undefined;
 
   constructor(context: RunContext, target: ExecutionTarget) {
@@ -155,10 +155,8 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Drops the planned outputs until `archive`, which plans them again from execution.json. A
-   * batch prepares every execution before it archives the first, and holding every plan made
-   * its memory grow with the node count of the whole batch. Call it once
-   * `executionFileSettled` has settled. Without a saved execution.json the plan stays.
+   * Drops the planned outputs, which `archive` then plans again from execution.json, so a batch
+   * need not hold every plan until its turn. Call it once `executionFileSettled` has settled.
    */
   releasePlan(): void {
     if (this.plan === undefined || this.manifest.execution_file === null) return;
@@ -190,21 +188,25 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Plans the outputs from the execution.json that `prepare` saved. If that file is gone or
-   * its bytes changed since, the run history is requested again and the file saved anew.
+   * Plans the outputs from the execution.json that `prepare` saved. If that file is missing or
+   * its bytes changed since, the run history is requested again and the file saved again.
    */
   private async planAgain(): Promise<OutputPlan | undefined> {
     this.planReleased = false;
-    const body = await readFile(path.join(this.folder, EXECUTION_FILE)).catch((error: unknown) => {
+    let body: Buffer | undefined;
+    try {
+      body = await readFile(path.join(this.folder, EXECUTION_FILE));
+    } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.context.logger.warn({ ...this.ids(), err: reason }, 'failed to read back execution.json; requesting run history again');
-      return undefined;
-    });
+    }
 
     if (body !== undefined && sha256Hex(body) === this.executionDigest) {
       return planOutputs(this.context.client.parseRunHistory(body, this.target.workflowId, this.target.executeId));
     }
-    if (body !== undefined) this.context.logger.warn(this.ids(), 'execution.json changed since it was saved; requesting run history again');
+    if (body !== undefined) {
+      this.context.logger.warn(this.ids(), 'execution.json changed since it was saved; requesting run history again');
+    }
     const record = await this.readRunHistory(undefined);
     return record === undefined ? undefined : planOutputs(record);
   }
@@ -274,10 +276,9 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Writes the run history as execution.json. The outputs do not wait for it: Coze deletes
-   * them, while the run history can be read again. Its fsync held up the first output request
-   * by 6 to 24 ms in the bench. A disk that cannot take files stops the run, as it would on
-   * an output. Any other failure becomes the execution's error, and the outputs are still saved.
+   * Writes the run history as execution.json while the outputs are fetched, because Coze deletes
+   * those and not the run history. A full or read-only disk stops the run. Any other failure
+   * becomes the execution's error.
    */
   private async saveExecution(rawBody: Buffer): Promise<void> {
     try {

@@ -118,7 +118,7 @@ class Batch {
   private readonly stop: AbortController;
   private fatalError: unknown;
   private readonly startedAt: string;
-  /** True when the batch has more than one execution, so that plans would wait for their turn. */
+  /** True when the batch has more than one execution, so that each plan would wait for its turn. */
   private several = false;
 
   constructor(context: RunContext, settings: BatchSettings, stop: AbortController) {
@@ -155,10 +155,8 @@ class Batch {
     item.archiver = archiver;
     const record = await archiver.prepare(runHistory);
     item.outcome.ageMs = archiver.ageMs;
-    // With several executions, each waits for its turn. Its execution.json is written before
-    // the next run history is read, which keeps the writes within the prepare slots and lets a
-    // full disk stop the batch at the first one. Its plan is then read back from that file at
-    // its turn instead of being held until then. One execution goes straight on to its outputs.
+    // With several executions, each execution.json is written within the prepare slots, so a
+    // full disk stops the batch at the first one, and each plan is read back from it later.
     if (this.several) await archiver.executionFileSettled;
 
     if (record === undefined || archiver.hasFatalError) {

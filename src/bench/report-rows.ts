@@ -153,7 +153,7 @@ function cpuNote(archiver: readonly RunSample[], baseline: readonly RunSample[])
   return (
     `CPU time per run (user and system, whole process, medians): archiver ${ms(archiver, (run) => run.cpuMs)}, ` +
     `baseline ${ms(baseline, (run) => run.cpuMs)}. The fake server shares the same cores, so CPU time one program ` +
-    `takes is time the server cannot use; it took ${ms(archiver, (run) => run.serverCpuMs)} while the archiver ran and ` +
+    `takes is time the server cannot use. It took ${ms(archiver, (run) => run.serverCpuMs)} while the archiver ran and ` +
     `${ms(baseline, (run) => run.serverCpuMs)} while the baseline ran.`
   );
 }

@@ -128,16 +128,17 @@ export class CozeClient {
     const ids = { workflowId, executeId };
     const path = `/v1/workflows/${encodeURIComponent(workflowId)}/run_histories/${encodeURIComponent(executeId)}`;
     const response = await this.send('run_history', path, ids, signal);
-    const data = this.readEnvelope('run_history', response, ids);
-    const records = this.validate('run_history', runHistoryDataSchema, data, 'data', response, ids);
-
-    return { record: records[0]!, rawBody: response.body, logid: response.logid, httpStatus: response.status };
+    return { record: this.readRunHistoryRecord(response, ids), rawBody: response.body, logid: response.logid, httpStatus: response.status };
   }
 
-  /** Validates a run-history body read before, such as a saved execution.json, as `getRunHistory` does a response. */
+  /** Validates a run-history body read earlier, such as a saved execution.json, as `getRunHistory` validates a response. */
   parseRunHistory(body: Buffer, workflowId: string, executeId: string): RunHistoryRecord {
-    const ids = { workflowId, executeId };
     const response: RawResponse = { status: 200, logid: undefined, retryAfterMs: undefined, body };
+    return this.readRunHistoryRecord(response, { workflowId, executeId });
+  }
+
+  /** Returns the first record of a run-history response, after checking the envelope and the schema. */
+  private readRunHistoryRecord(response: RawResponse, ids: RequestIds): RunHistoryRecord {
     const data = this.readEnvelope('run_history', response, ids);
     return this.validate('run_history', runHistoryDataSchema, data, 'data', response, ids)[0]!;
   }

@@ -57,3 +57,18 @@ export async function makeTempDir(prefix = 'coze-node-outputs-'): Promise<{ dir:
 export async function readJson<T = unknown>(filePath: string): Promise<T> {
   return JSON.parse(await readFile(filePath, 'utf8')) as T;
 }
+
+/**
+ * Runs a shell `script` in a private mount namespace (`unshare --mount`), so that the tmpfs it
+ * mounts vanishes with it, and returns its stdout. The script exits 97 when it cannot mount.
+ * The fake server runs in the test's process, so the child is awaited, never run synchronously.
+ */
+export async function runInMountNamespace(script: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { env });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+  if (status === 97) throw new Error('could not mount a tmpfs in a private mount namespace');
+  return stdout;
+}
