@@ -1,9 +1,6 @@
-import type { Readable } from 'node:stream';
-
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 
-import { bodyChunks } from '../http/body-chunks.js';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { firstLine, scrubSecret } from '../http/redact.js';
 import { CozeRequestError, type CozeErrorDetails } from './errors.js';
@@ -94,7 +91,7 @@ interface RawResponse {
   body: Buffer;
 }
 
-type ResponseBody = Readable;
+type ResponseBody = AsyncIterable<Buffer> & { destroy(error?: Error): void };
 
 /** Marks an error thrown by an output sink, so it reaches the caller unchanged and not as a transport error. */
 class SinkError extends Error {
@@ -244,7 +241,7 @@ export class CozeClient {
     let written = 0;
     let decoder = decode && head.status >= 200 && head.status < 300 ? new NodeOutputDecoder() : undefined;
 
-    for await (const chunk of bodyChunks(body)) {
+    for await (const chunk of body) {
       if (length + chunk.length > this.options.maxResponseBytes) {
         body.destroy();
         throw this.tooLarge(endpoint, ids, head);
