@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { GENERATED_END, GENERATED_START } from '../src/bench/benchmarks-doc.js';
 import { ROW_IDS } from '../src/bench/report-rows.js';
-import { makeTempDir, PROJECT_ROOT } from './helpers/run-cli.js';
+import { makeTempDir, PROJECT_ROOT, runInMountNamespace } from './helpers/run-cli.js';
 
 // The bench is tested as shipped, from the compiled output that `npm test` builds first.
 const BENCH = path.join(PROJECT_ROOT, 'dist', 'bench', 'run-bench.js');
@@ -69,6 +69,48 @@ describe('bench quick run', () => {
     expect(doc).toMatch(/archiver [1-9]\d* ms, baseline [1-9]\d* ms\. The fake server shares .* It took [1-9]\d* ms while the archiver ran and [1-9]\d* ms while/);
     expect(doc).toMatch(/- Node v\d+\.\d+\.\d+/);
     expect(doc).toContain('- Command: `npm run bench -- --quick --repeat 1 --out ');
+  }, 20_000);
+
+  it('stops without disk room', async () => {
+    const temp = await makeTempDir('coze-bench-disk-');
+    removeTempDir = temp.remove;
+    const outFile = path.join(temp.dir, 'benchmarks.md');
+    const stderrFile = path.join(temp.dir, 'stderr.txt');
+    // A 16 MiB tmpfs as TMPDIR, in a private mount namespace so that it vanishes with the shell.
+    const script = [
+      'dir=$(mktemp -d) && mount -t tmpfs -o size=16m tmpfs "$dir" || exit 97',
+      `TMPDIR="$dir" "${process.execPath}" "${BENCH}" --quick --repeat 1 --out "${outFile}" 2>"${stderrFile}"`,
+      'echo "EXIT=$?"',
+      'echo "LEFT=$(ls -A "$dir" | wc -l)"',
+    ].join('\n');
+
+    const output = await runInMountNamespace(script, { PATH: process.env.PATH });
+
+    expect(output).toContain('EXIT=2');
+    expect(output).toContain('LEFT=0');
+    expect(await readFile(stderrFile, 'utf8')).toMatch(/needs about 64 MiB free in .* for 1 repetition, and 1[0-6] MiB is free\./);
+    expect(existsSync(outFile)).toBe(false);
+  });
+
+  it('removes its archives when stopped', async () => {
+    const temp = await makeTempDir('coze-bench-stop-');
+    removeTempDir = temp.remove;
+    const outFile = path.join(temp.dir, 'benchmarks.md');
+    const benchTemp = path.join(temp.dir, 'tmp');
+    await mkdir(benchTemp);
+
+    const child = spawn(process.execPath, [BENCH, '--quick', '--out', outFile], { cwd: PROJECT_ROOT, env: { ...process.env, TMPDIR: benchTemp } });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      // The first run has saved its archive by the time it reports.
+      if (stderr.includes('rate-bound 1/')) child.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    expect(code).toBe(143);
+    expect(await readdir(benchTemp)).toEqual([]);
+    expect(existsSync(outFile)).toBe(false);
   }, 20_000);
 
   it('rejects an invalid --repeat', async () => {

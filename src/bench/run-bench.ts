@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import process from 'node:process';
 import { parseBenchOptions, USAGE } from './bench-options.js';
 import { benchSizes } from './bench-scenarios.js';
 import { writeBenchmarksDoc } from './benchmarks-doc.js';
+import { diskSpaceProblem } from './disk-space.js';
 import { describeMachine } from './machine-info.js';
 import { measureScenarios } from './measure-scenarios.js';
 import { buildReportRows } from './report-rows.js';
@@ -29,14 +31,27 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
+  const spaceProblem = await diskSpaceProblem(os.tmpdir(), options.repeat, options.quick);
+  if (spaceProblem !== undefined) {
+    process.stderr.write(`${spaceProblem}\n`);
+    return 2;
+  }
+
   const sizes = benchSizes(options.quick);
   const machine = describeMachine();
-  // Every run's archive is kept until the end (see runOnFakeServer): about 0.5 GB per repetition.
+  // Every run's archive is kept until the end (see runOnFakeServer), which the space check allows for.
   const archiveRoot = await mkdtemp(path.join(os.tmpdir(), 'coze-bench-'));
+  // Ctrl-C or a kill mid-run would otherwise leave gigabytes of archives behind.
+  const removeAndExit = (signal: NodeJS.Signals): void => {
+    rmSync(archiveRoot, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', removeAndExit).once('SIGTERM', removeAndExit);
   let samples;
   try {
     samples = await measureScenarios(sizes, options.repeat, archiveRoot, (line) => process.stderr.write(`${line}\n`));
   } finally {
+    process.off('SIGINT', removeAndExit).off('SIGTERM', removeAndExit);
     await rm(archiveRoot, { recursive: true, force: true });
   }
   const rows = buildReportRows(samples, sizes);
