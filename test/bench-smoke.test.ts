@@ -34,6 +34,17 @@ function runBench(args: string[], env: NodeJS.ProcessEnv = process.env): Promise
   });
 }
 
+/** Returns the ids of processes whose command line contains `text`, read from Linux's /proc. */
+async function processesMentioning(text: string): Promise<number[]> {
+  const ids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const commandLine = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (commandLine.includes(text)) ids.push(Number(name));
+  }
+  return ids;
+}
+
 /** Returns the body lines of the text table: everything between the dashed rule and the blank line after it. */
 function textTableRows(stdout: string): string[] {
   const lines = stdout.split('\n');
@@ -99,16 +110,25 @@ describe('bench quick run', () => {
     const benchTemp = path.join(temp.dir, 'tmp');
     await mkdir(benchTemp);
 
-    const child = spawn(process.execPath, [BENCH, '--quick', '--out', outFile], { cwd: PROJECT_ROOT, env: { ...process.env, TMPDIR: benchTemp } });
+    const child = spawn(process.execPath, [BENCH, '--quick', '--repeat', '1', '--out', outFile], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, TMPDIR: benchTemp },
+    });
     let stderr = '';
+    let stopping = false;
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
-      // The first run has saved its archive by the time it reports.
-      if (stderr.includes('rate-bound 1/')) child.kill('SIGTERM');
+      if (stopping || !stderr.includes('memory 1/1: archiver') || !stderr.includes(', 100/100 saved')) return;
+      // Several archives are saved by then, and 300 ms later the archiver's 1,000-node run, about
+      // 0.8 s long, is under way.
+      stopping = true;
+      setTimeout(() => child.kill('SIGTERM'), 300);
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 
     expect(code).toBe(143);
+    // Left running, that archiver would retry against the stopped server for over 30 s.
+    expect(await processesMentioning(benchTemp)).toEqual([]);
     expect(await readdir(benchTemp)).toEqual([]);
     expect(existsSync(outFile)).toBe(false);
   }, 20_000);

@@ -7,6 +7,7 @@ import process from 'node:process';
 import { parseBenchOptions, USAGE } from './bench-options.js';
 import { benchSizes } from './bench-scenarios.js';
 import { writeBenchmarksDoc } from './benchmarks-doc.js';
+import { killRunningChildren } from './child-runner.js';
 import { diskSpaceProblem } from './disk-space.js';
 import { describeMachine } from './machine-info.js';
 import { measureScenarios } from './measure-scenarios.js';
@@ -43,6 +44,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const archiveRoot = await mkdtemp(path.join(os.tmpdir(), 'coze-bench-'));
   // Ctrl-C or a kill mid-run would otherwise leave gigabytes of archives behind.
   const removeAndExit = (signal: NodeJS.Signals): void => {
+    killRunningChildren();
     rmSync(archiveRoot, { recursive: true, force: true });
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
