@@ -42,18 +42,20 @@ async function main(argv: readonly string[]): Promise<number> {
   const machine = describeMachine();
   // Every run's archive is kept until the end (see runOnFakeServer), which the space check allows for.
   const archiveRoot = await mkdtemp(path.join(os.tmpdir(), 'coze-bench-'));
-  // Ctrl-C or a kill mid-run would otherwise leave gigabytes of archives behind.
-  const removeAndExit = (signal: NodeJS.Signals): void => {
+
+  // Ctrl-C or a kill mid-run would otherwise leave a child running and gigabytes of archives behind.
+  const cleanUpAndExit = (signal: NodeJS.Signals): void => {
     killRunningChildren();
     rmSync(archiveRoot, { recursive: true, force: true });
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
-  process.once('SIGINT', removeAndExit).once('SIGTERM', removeAndExit);
+  process.once('SIGINT', cleanUpAndExit).once('SIGTERM', cleanUpAndExit);
+
   let samples;
   try {
     samples = await measureScenarios(sizes, options.repeat, archiveRoot, (line) => process.stderr.write(`${line}\n`));
   } finally {
-    process.off('SIGINT', removeAndExit).off('SIGTERM', removeAndExit);
+    process.off('SIGINT', cleanUpAndExit).off('SIGTERM', cleanUpAndExit);
     await rm(archiveRoot, { recursive: true, force: true });
   }
   const rows = buildReportRows(samples, sizes);
