@@ -1,0 +1,52 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { writeFileAtomic } from '../../src/archive/atomic-write.js';
+
+const folders: string[] = [];
+
+afterEach(async () => {
+  for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
+});
+
+async function makeFolder(): Promise<string> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'coze-atomic-write-'));
+  folders.push(folder);
+  return folder;
+}
+
+describe('writeFileAtomic with pieces of text', () => {
+  it('joins pieces into UTF-8 text', async () => {
+    const folder = await makeFolder();
+    const target = path.join(folder, 'manifest.json');
+    const pieces = [
+      ...Array.from({ length: 5_000 }, (_, index) => `{"title": "章节${index}", "emoji": "😀"},\n`),
+      // Longer than a third of the 64 KiB buffer, so it is written alone.
+      '长'.repeat(30_000),
+      'ascii after the long piece\n',
+      'x'.repeat(21_845),
+      '',
+      '末尾\n',
+    ];
+
+    await writeFileAtomic(target, pieces);
+
+    const written = await readFile(target);
+    expect(written.equals(Buffer.from(pieces.join(''), 'utf8'))).toBe(true);
+    expect(written.length).toBeGreaterThan(200_000);
+    expect(await readdir(folder)).toEqual(['manifest.json']);
+  });
+
+  it('writes no pieces as empty file', async () => {
+    const folder = await makeFolder();
+    const target = path.join(folder, 'empty.json');
+
+    await writeFileAtomic(target, []);
+
+    expect((await readFile(target)).length).toBe(0);
+    expect(await readdir(folder)).toEqual(['empty.json']);
+  });
+});
