@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { GENERATED_END, GENERATED_START } from '../src/bench/benchmarks-doc.js';
+import { BYTES_BOUND_PAIRS } from '../src/bench/measure-scenarios.js';
 import { ROW_IDS } from '../src/bench/report-rows.js';
 import { makeTempDir, PROJECT_ROOT, runInMountNamespace } from './helpers/run-cli.js';
 
@@ -80,7 +81,14 @@ describe('bench quick run', () => {
     expect(doc).toMatch(/archiver [1-9]\d* ms, baseline [1-9]\d* ms\. The fake server shares .* It took [1-9]\d* ms while the archiver ran and [1-9]\d* ms while/);
     expect(doc).toMatch(/- Node v\d+\.\d+\.\d+/);
     expect(doc).toContain('- Command: `npm run bench -- --quick --repeat 1 --out ');
-  }, 20_000);
+
+    // Even with one repetition, the bytes-bound row has several pairs of runs.
+    const bytesRow = doc.split('\n').find((line) => line.startsWith('| Bytes-bound')) ?? '';
+    const runLists = /\| ([^|]*) \(baseline ([^)]*)\) \|$/.exec(bytesRow);
+    expect(runLists?.[1]?.split(', ')).toHaveLength(BYTES_BOUND_PAIRS);
+    expect(runLists?.[2]?.split(', ')).toHaveLength(BYTES_BOUND_PAIRS);
+    expect(doc).toContain(`the ratios of ${BYTES_BOUND_PAIRS} pairs`);
+  }, 30_000);
 
   it('stops without disk room', async () => {
     const temp = await makeTempDir('coze-bench-disk-');

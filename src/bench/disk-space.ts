@@ -2,11 +2,11 @@ import { statfs } from 'node:fs/promises';
 
 /**
  * Disk space that one repetition's archives take, rounded up. Every run's archive stays until
- * the bench ends (see `runOnFakeServer`). A full repetition writes about 0.5 GB of files: some
- * 74,000 outputs of 600 bytes, which take a 4 KiB block each, and 100 bodies or outputs of
- * 4 MiB, so about 0.75 GB of disk (estimate). A quick one writes a few thousand small files.
+ * the bench ends (see `runOnFakeServer`). A full repetition writes about 1.1 GB of files: some
+ * 74,000 outputs of 600 bytes, which take a 4 KiB block each, and 260 bodies or outputs of
+ * 4 MiB, so about 1.4 GB of disk (estimate). A quick one writes a few thousand small files.
  */
-const FULL_REPETITION_BYTES = 1024 ** 3;
+const FULL_REPETITION_BYTES = 2 * 1024 ** 3;
 const QUICK_REPETITION_BYTES = 64 * 1024 ** 2;
 
 /**

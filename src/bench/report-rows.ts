@@ -1,5 +1,5 @@
 import type { BenchSizes } from './bench-scenarios.js';
-import { YOUNG_GENERATION_CAP, type BenchSamples } from './measure-scenarios.js';
+import { BYTES_BOUND_PAIRS, YOUNG_GENERATION_CAP, type BenchSamples } from './measure-scenarios.js';
 import type { RunSample } from './server-run.js';
 import { median, pairedRatios } from './statistics.js';
 
@@ -139,7 +139,7 @@ function bytesBoundRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
     runs: `${formatList(archiverRates, 1)} (baseline ${formatList(baselineRates, 1)})`,
     note:
       `MiB/s = ${payloadMib.toFixed(0)} MiB of node output / wall time, for both programs. Ratio is the median of ` +
-      `per-round ratios. Baseline: undici, same concurrency, raw bodies streamed to files. ${cpuNote(archiver, baseline)} ` +
+      `the ratios of ${archiver.length} pairs, ${BYTES_BOUND_PAIRS} in each repetition, each pair an archiver run and then a baseline run. Baseline: undici, same concurrency, raw bodies streamed to files. ${cpuNote(archiver, baseline)} ` +
       savedNote(archiver),
   };
 }
