@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -18,7 +19,8 @@ const pendingTemporaryFiles = new Set<string>();
  * Writes a file atomically: the bytes go to a temporary file beside the target, are flushed
  * with fsync, and only then renamed over the final name. A crash at any moment leaves either
  * the old file, the new file, or a stray temporary file, never a truncated final file.
- * `data` may be pieces of text, which are written one after another as UTF-8.
+ * `data` may be pieces of text, made and written as UTF-8 without yielding to other tasks, so
+ * pieces made lazily from state that those tasks change show that state at one moment.
  */
 export async function writeFileAtomic(finalPath: string, data: Buffer | string | Iterable<string>): Promise<void> {
   const temporaryPath = `${finalPath}${TEMPORARY_SUFFIX}${randomBytes(4).toString('hex')}`;
@@ -28,7 +30,7 @@ export async function writeFileAtomic(finalPath: string, data: Buffer | string |
     const handle = await open(temporaryPath, 'wx', 0o644);
     try {
       if (typeof data === 'string' || Buffer.isBuffer(data)) await writeFile(handle, data);
-      else await writePieces(handle, data);
+      else writePiecesSync(handle.fd, data);
       await handle.sync();
     } finally {
       await handle.close();
@@ -47,26 +49,33 @@ const PIECES_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Writes pieces of text as UTF-8, gathered in one reusable buffer, so thousands of short
- * pieces cost a few write calls and no buffer each.
+ * pieces cost a few write calls and no buffer each. The calls are synchronous, so no other
+ * task runs between the first piece and the last.
  */
-async function writePieces(handle: FileHandle, pieces: Iterable<string>): Promise<void> {
+// NOTE: a disk that throttles writes blocks the event loop for as long. A manifest of 20,000
+// entries is about 11 MB, which the page cache took in about 3 ms on the test machine.
+function writePiecesSync(fd: number, pieces: Iterable<string>): void {
   const buffer = Buffer.allocUnsafe(PIECES_BUFFER_BYTES);
   let used = 0;
-  const flush = async (): Promise<void> => {
-    await writeAll(handle, buffer.subarray(0, used));
-    used = 0;
-  };
 
   for (const piece of pieces) {
     // A UTF-16 code unit takes at most 3 bytes of UTF-8, so a piece that passes this test fits whole.
-    if (used + piece.length * 3 > buffer.length) await flush();
+    if (used + piece.length * 3 > buffer.length) {
+      writeAllSync(fd, buffer.subarray(0, used));
+      used = 0;
+    }
     if (piece.length * 3 > buffer.length) {
-      await writeAll(handle, Buffer.from(piece, 'utf8'));
+      writeAllSync(fd, Buffer.from(piece, 'utf8'));
       continue;
     }
     used += buffer.write(piece, used, 'utf8');
   }
-  if (used > 0) await flush();
+  if (used > 0) writeAllSync(fd, buffer.subarray(0, used));
+}
+
+function writeAllSync(fd: number, bytes: Buffer): void {
+  let written = 0;
+  while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
 }
 
 async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
