@@ -65,6 +65,8 @@ describe('verify', () => {
     expect(report.temporary).toEqual([]);
     expect(report.invalid).toEqual([]);
     expect(report.execution_errors).toEqual([]);
+    expect(report.unfinished_runs).toEqual([]);
+    expect(report.entries_expired).toBe(0);
   });
 
   it('names an execution error', async () => {
@@ -82,6 +84,32 @@ describe('verify', () => {
     expect(text.stdout).toContain('Archive intact.');
     expect(text.stdout).toContain(`Not complete: ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: ${message}`);
     expect(report.execution_errors).toEqual([{ manifest: `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`, message }]);
+  });
+
+  it('names a stopped run and expired entries', async () => {
+    const out = await makeArchive();
+    const nearExpiry = await manifestOf(out, IDS.nearExpiry);
+    const expiredEntry = nearExpiry.nodes[0]!;
+    await rm(path.join(folderOf(out, IDS.nearExpiry), expiredEntry.file!));
+    const nodes = nearExpiry.nodes.map((node) => (node === expiredEntry ? { ...node, status: 'expired', file: null, bytes: null, sha256: null } : node));
+    const stopped = 'token rejected (HTTP 401)';
+    const edited = { ...nearExpiry, nodes, stopped, execute_status: 'Running' };
+    await writeFile(path.join(folderOf(out, IDS.nearExpiry), 'manifest.json'), JSON.stringify(edited));
+
+    const text = await runBatchCli(['verify', out]);
+    const json = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(json.stdout) as VerifyReport;
+    const manifest = `${BATCH_WORKFLOW}/${IDS.nearExpiry}/manifest.json`;
+
+    // Nothing saved is damaged, so the exit code stays 0, and the text names what is missing and why.
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('Archive intact.');
+    expect(text.stdout).toContain('Not complete: 1 entry not saved; fetch reports why. They expired in Coze, so no re-run can fetch them.');
+    expect(text.stdout).toContain(`Not complete: ${manifest}: the run stopped early: ${stopped}`);
+    expect(text.stdout).toContain(`Not complete: ${manifest}: the execution was still running in Coze`);
+    expect(report.entries_not_saved).toBe(1);
+    expect(report.entries_expired).toBe(1);
+    expect(report.unfinished_runs.map((run) => run.manifest)).toEqual([manifest, manifest]);
   });
 
   it('finds missing, altered and unexpected files', async () => {
@@ -125,6 +153,7 @@ describe('verify', () => {
       [`${prefix(IDS.saved)}/nodes/draft.tmp-old`, `${prefix(IDS.saved)}/nodes/notes.txt`].sort(),
     );
     expect(report.unexpected[0]!.reason).toContain('move it out of the archive or delete it');
+    expect(report.unexpected[0]!.reason).toContain('if a fetch of this execution was stopped, re-running it within 24 hours of the run lists the file again');
     expect(report.temporary.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/part.txt.tmp-0a1b2c3d`]);
     expect(report.temporary[0]!.reason).toContain('the next fetch of this execution removes it');
     expect(report.invalid).toEqual([]);

@@ -41,7 +41,9 @@ const archivedManifestSchema = z.looseObject({
   workflow_id: z.string(),
   execute_id: z.string(),
   execution_file: z.string().nullable().optional(),
+  execute_status: z.string().nullable().optional(),
   error: z.looseObject({ message: z.string() }).nullable().optional(),
+  stopped: z.string().optional(),
   nodes: z.array(archivedEntrySchema),
 });
 export type ArchivedManifest = z.infer<typeof archivedManifestSchema>;
@@ -67,8 +69,12 @@ export interface VerifyReport {
   entries_checked: number;
   /** Entries not saved (failed, pending, expired): incomplete, but not damaged. */
   entries_not_saved: number;
+  /** Entries among `entries_not_saved` that expired in Coze, which no re-run can fetch. */
+  entries_expired: number;
   /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */
   execution_errors: { manifest: string; message: string }[];
+  /** Manifests of runs that stopped early, or of executions still running when archived: incomplete, not damaged. */
+  unfinished_runs: { manifest: string; reason: string }[];
   missing: VerifyFinding[];
   altered: VerifyFinding[];
   unexpected: VerifyFinding[];
@@ -91,7 +97,9 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     manifests: archive.manifests.length,
     entries_checked: 0,
     entries_not_saved: 0,
+    entries_expired: 0,
     execution_errors: [],
+    unfinished_runs: [],
     missing: [],
     altered: [],
     unexpected: [],
@@ -195,6 +203,10 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   }
   const manifest = read.manifest;
   if (manifest.error) report.execution_errors.push({ manifest: manifestName, message: manifest.error.message });
+  if (manifest.stopped !== undefined) report.unfinished_runs.push({ manifest: manifestName, reason: `the run stopped early: ${manifest.stopped}` });
+  if (manifest.execute_status === 'Running') {
+    report.unfinished_runs.push({ manifest: manifestName, reason: 'the execution was still running in Coze; a re-run after it finishes fetches the rest' });
+  }
 
   const referenced = new Set<string>([MANIFEST_FILE]);
   const hashSlots = pLimit(HASH_CONCURRENCY);
@@ -202,6 +214,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     if (entry.file !== null) referenced.add(path.posix.normalize(entry.file));
     if (entry.status !== 'saved') {
       report.entries_not_saved += 1;
+      if (entry.status === 'expired') report.entries_expired += 1;
       return Promise.resolve();
     }
     report.entries_checked += 1;
@@ -278,7 +291,10 @@ async function findStrayFiles(
     if (TEMPORARY_FILE_PATTERN.test(path.basename(file))) {
       report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write; the next fetch of this execution removes it' });
     } else {
-      report.unexpected.push({ ...finding, reason: 'not listed in the manifest; move it out of the archive or delete it' });
+      report.unexpected.push({
+        ...finding,
+        reason: 'not listed in the manifest; if a fetch of this execution was stopped, re-running it within 24 hours of the run lists the file again, else move it out of the archive or delete it',
+      });
     }
   }
 }

@@ -26,7 +26,10 @@ export function verifyCommand(environment: CliEnvironment): Command {
     });
 }
 
-function verifyLines(report: VerifyReport, plural: (count: number, noun: string, pluralNoun?: string) => string): string[] {
+/** Formatter of a count and its noun, from `batch-summary.js`, passed in because that module loads late. */
+type Plural = (count: number, noun: string, pluralNoun?: string) => string;
+
+function verifyLines(report: VerifyReport, plural: Plural): string[] {
   const lines = [
     `${report.root}: ${plural(report.manifests, 'manifest')}, ${plural(report.entries_checked, 'saved entry', 'saved entries')} checked, ` +
       `${plural(report.entries_not_saved, 'entry', 'entries')} not saved.`,
@@ -44,11 +47,18 @@ function verifyLines(report: VerifyReport, plural: (count: number, noun: string,
   const problems = lines.length - 1;
   lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
   // Intact means that every saved file matches. An entry not saved yet is no damage, but it is not archived either.
-  if (report.entries_not_saved > 0) {
-    lines.push(`Not complete: ${plural(report.entries_not_saved, 'entry', 'entries')} not saved; fetch reports why, and a re-run within 24 hours of the run fetches them.`);
-  }
+  if (report.entries_not_saved > 0) lines.push(notSavedLine(report.entries_not_saved, report.entries_expired, plural));
   for (const { manifest, message } of report.execution_errors) lines.push(`Not complete: ${manifest}: ${message}`);
+  for (const { manifest, reason } of report.unfinished_runs) lines.push(`Not complete: ${manifest}: ${reason}`);
   return lines;
+}
+
+/** Says how many entries are not saved, and which of them a re-run can still fetch. */
+function notSavedLine(notSaved: number, expired: number, plural: Plural): string {
+  const head = `Not complete: ${plural(notSaved, 'entry', 'entries')} not saved; fetch reports why.`;
+  if (expired === 0) return `${head} A re-run within 24 hours of the run fetches them.`;
+  if (expired === notSaved) return `${head} They expired in Coze, so no re-run can fetch them.`;
+  return `${head} ${expired} of them expired in Coze, so no re-run can fetch those; a re-run within 24 hours of the run fetches the others.`;
 }
 
 function findingDetail(finding: VerifyFinding): string {
