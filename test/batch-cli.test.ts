@@ -392,6 +392,9 @@ describe('interrupted batch', () => {
 
     expect(result.code).toBe(143);
     expect(summary.exit_code).toBe(143);
+    expect(result.stderr).toContain('SIGTERM: stopping; writing the manifest. Send SIGTERM again to exit at once.');
+    expect(result.stderr).toContain('execution stopped early');
+    expect(result.stderr).not.toContain('execution finished');
     // Every run history was read before the first node request, so every execution started.
     expect(server.countRequests({ route: 'run_history' })).toBe(3);
     for (const executeId of [IDS.saved, IDS.nearExpiry, IDS.expired]) {

@@ -599,8 +599,12 @@ export class ExecutionArchiver {
       this.context.logger.error({ ...this.ids(), err: (error as Error).message }, 'manifest could not be written');
     }
 
-    const totals = computeTotals(m.nodes);
-    this.context.logger.info({ ...this.ids(), status: m.execute_status, ...totals }, 'execution finished');
+    const outcome = { ...this.ids(), status: m.execute_status, ...computeTotals(m.nodes) };
+    if (m.stopped === undefined) {
+      this.context.logger.info(outcome, 'execution finished');
+    } else {
+      this.context.logger.warn({ ...outcome, stopped: m.stopped }, 'execution stopped early');
+    }
 
     if (isAuthError(this.fatalError)) {
       const message = isPermissionDenied(this.fatalError) ? this.permissionMessage(this.fatalError) : authMessage(this.fatalError);

@@ -22,7 +22,8 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   }
 
   interruptCode = code;
-  process.stderr.write(`\n${signal}: stopping; writing the manifest. Press Ctrl+C again to exit at once.\n`);
+  const again = signal === 'SIGINT' ? 'Press Ctrl+C again' : 'Send SIGTERM again';
+  process.stderr.write(`\n${signal}: stopping; writing the manifest. ${again} to exit at once.\n`);
   controller.abort(new Error(`interrupted by ${signal}`));
 }
 
