@@ -86,7 +86,7 @@ describe('verify', () => {
     expect(report.execution_errors).toEqual([{ manifest: `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`, message }]);
   });
 
-  it('names a stopped run and expired entries', async () => {
+  it('names stopped runs and expired entries', async () => {
     const out = await makeArchive();
     const nearExpiry = await manifestOf(out, IDS.nearExpiry);
     const expiredEntry = nearExpiry.nodes[0]!;

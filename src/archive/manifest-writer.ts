@@ -68,9 +68,9 @@ export class ManifestWriter {
 }
 
 /**
- * Yields the manifest's text, taking the snapshot only when the first piece is requested.
+ * Yields the manifest's text and takes the snapshot only when the first piece is requested.
  * `writeFileAtomic` requests it once the file is open and writes every piece without a
- * pause, so totals and entries show the run at one moment while it goes on changing them.
+ * pause, so the totals and the entries come from one moment of the run.
  */
 function* snapshotText(snapshot: () => ExecutionManifest): Generator<string> {
   yield* manifestTextPieces(snapshot());

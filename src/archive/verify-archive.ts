@@ -73,7 +73,7 @@ export interface VerifyReport {
   entries_expired: number;
   /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */
   execution_errors: { manifest: string; message: string }[];
-  /** Manifests of runs that stopped early, or of executions still running when archived: incomplete, not damaged. */
+  /** Manifests of runs that stopped early or of executions still running when archived. They are incomplete, not damaged. */
   unfinished_runs: { manifest: string; reason: string }[];
   missing: VerifyFinding[];
   altered: VerifyFinding[];

@@ -53,7 +53,7 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
   return lines;
 }
 
-/** Says how many entries are not saved, and which of them a re-run can still fetch. */
+/** Returns the line on entries not saved, saying which of them a re-run can still fetch. */
 function notSavedLine(notSaved: number, expired: number, plural: Plural): string {
   const head = `Not complete: ${plural(notSaved, 'entry', 'entries')} not saved; fetch reports why.`;
   if (expired === 0) return `${head} A re-run within 24 hours of the run fetches them.`;

@@ -1,26 +1,17 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { writeFileAtomic } from '../../src/archive/atomic-write.js';
+import { Cleanups } from '../helpers/cleanups.js';
 
-const folders: string[] = [];
-
-afterEach(async () => {
-  for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
-});
-
-async function makeFolder(): Promise<string> {
-  const folder = await mkdtemp(path.join(os.tmpdir(), 'coze-atomic-write-'));
-  folders.push(folder);
-  return folder;
-}
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
 describe('writeFileAtomic with pieces of text', () => {
   it('joins pieces into UTF-8 text', async () => {
-    const folder = await makeFolder();
+    const folder = await cleanups.folder('coze-atomic-write-');
     const target = path.join(folder, 'manifest.json');
     const pieces = [
       ...Array.from({ length: 5_000 }, (_, index) => `{"title": "章节${index}", "emoji": "😀"},\n`),
@@ -41,7 +32,7 @@ describe('writeFileAtomic with pieces of text', () => {
   });
 
   it('writes no pieces as empty file', async () => {
-    const folder = await makeFolder();
+    const folder = await cleanups.folder('coze-atomic-write-');
     const target = path.join(folder, 'empty.json');
 
     await writeFileAtomic(target, []);

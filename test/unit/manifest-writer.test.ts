@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ExecutionManifest } from '../../src/archive/manifest.js';
 import { ManifestWriter } from '../../src/archive/manifest-writer.js';
+import { Cleanups } from '../helpers/cleanups.js';
 
 interface TinyEntry {
   title: string;
@@ -17,16 +17,12 @@ interface TinyManifest {
   nodes: TinyEntry[];
 }
 
-const folders: string[] = [];
-
-afterEach(async () => {
-  for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
 describe('ManifestWriter', () => {
-  it('writes totals and entries of one moment', async () => {
-    const folder = await mkdtemp(path.join(os.tmpdir(), 'coze-manifest-writer-'));
-    folders.push(folder);
+  it('writes one consistent snapshot', async () => {
+    const folder = await cleanups.folder('coze-manifest-writer-');
     const file = path.join(folder, 'manifest.json');
     // 20,000 entries make a text of many 64 KiB pieces.
     const manifest: TinyManifest = {
