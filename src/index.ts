@@ -35,6 +35,7 @@ export { DEFAULT_FLAG_BYTES, type IncompleteReason } from './archive/incomplete-
 export { BASE_URLS, resolveBaseUrl } from './coze/base-url.js';
 export { classifyFailure } from './http/retry-policy.js';
 export { createLogger } from './logger.js';
+export { HEAP_GROWING_PERCENT, limitHeapGrowth } from './heap-growth.js';
 export { archiveExecutions } from './batch/archive-executions.js';
 export { DEFAULT_EXPIRY_WARNING_MS, DEFAULT_RETRY_SETTINGS } from './config/defaults.js';
 export {

@@ -2,10 +2,15 @@ import { performance } from 'node:perf_hooks';
 
 import { archiveExecution } from '../archive/archive-execution.js';
 import { createRun, type Run } from '../archive/create-run.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 import type { ChildJob, SubjectOutcome } from './child-protocol.js';
 
-/** Opens a run with the job's settings, as `coze-node-outputs fetch --force` would. */
+/**
+ * Opens a run with the job's settings, as `coze-node-outputs fetch --force` would, in a child
+ * process whose heap growth is capped as the CLI caps its own.
+ */
 export function createBenchRun(job: ChildJob): Run {
+  limitHeapGrowth();
   return createRun({
     token: job.token,
     baseUrl: job.baseUrl,

@@ -3,6 +3,7 @@ import process from 'node:process';
 
 import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
 import { EXIT_CODES } from '../exit-codes.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 import type { CliEnvironment } from './cli-environment.js';
 import { runCli } from './run-cli.js';
 
@@ -49,6 +50,9 @@ const environment: CliEnvironment = {
     return createLogger({ level, pretty: process.stderr.isTTY === true, prettyDestination: destination });
   },
 };
+
+// The CLI owns its process, so it keeps memory flat on large executions (see heap-growth.ts).
+limitHeapGrowth();
 
 const exitCode = await runCli(process.argv.slice(2), environment);
 process.exitCode = exitCode;
