@@ -80,12 +80,21 @@ function writeAllSync(fd: number, bytes: Buffer): void {
 
 /** A temporary file written piece by piece, which becomes a final file only when committed. */
 export interface AtomicFileWriter {
+  /** Takes `bytes`, which the caller may reuse once the returned promise settles. */
   write(bytes: Buffer): Promise<void>;
   /** Flushes the file with fsync and renames it to `finalPath`, in the same folder. */
   commit(finalPath: string): Promise<void>;
   /** Closes and removes the temporary file. */
   discard(): Promise<void>;
 }
+
+/**
+ * Bytes gathered before each write call of a streamed file. Writing each piece of a 4 MiB
+ * output as it arrived took about 40 calls per output, and the CPU time of those calls slowed
+ * the whole run on a machine whose cores it shared with the server. Gathering the whole
+ * output first was slower still, as no write overlapped the download.
+ */
+const GATHER_BYTES = 1024 * 1024;
 
 /**
  * Creates a temporary file in `folder` for output whose final name is chosen once it is
@@ -103,6 +112,16 @@ export async function createAtomicFile(folder: string): Promise<AtomicFileWriter
     throw toArchiveError(temporaryPath, error);
   }
 
+  // Outside V8's heap, so a buffer that lives as long as the download costs no collection.
+  const gathered = Buffer.allocUnsafeSlow(GATHER_BYTES);
+  let used = 0;
+
+  const writeGathered = async (): Promise<void> => {
+    let written = 0;
+    while (written < used) written += (await handle.write(gathered, written, used - written)).bytesWritten;
+    used = 0;
+  };
+
   const discard = async (): Promise<void> => {
     await handle.close().catch(() => undefined);
     await rm(temporaryPath, { force: true }).catch(() => undefined);
@@ -112,14 +131,20 @@ export async function createAtomicFile(folder: string): Promise<AtomicFileWriter
   return {
     async write(bytes) {
       try {
-        let written = 0;
-        while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten;
+        let from = 0;
+        while (from < bytes.length) {
+          const copied = bytes.copy(gathered, used, from);
+          used += copied;
+          from += copied;
+          if (used === gathered.length) await writeGathered();
+        }
       } catch (error) {
         throw toArchiveError(temporaryPath, error);
       }
     },
     async commit(finalPath) {
       try {
+        await writeGathered();
         await handle.sync();
         await handle.close();
         await rename(temporaryPath, finalPath);

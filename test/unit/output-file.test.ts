@@ -64,6 +64,30 @@ describe('OutputFile', () => {
     expect(output.bytes).toBeGreaterThan(MIB);
   });
 
+  it('large output reaches the disk in steps of 1 MiB, from pieces the caller reuses', async () => {
+    const folder = await makeFolder();
+    const output = new OutputFile(folder);
+    const reused = Buffer.alloc(1_536 * 1024);
+    const sizes = [1, 70 * 1024, 1_536 * 1024, 5, 1_000 * 1024, 500 * 1024 + 117];
+    const expected: Buffer[] = [];
+    const fileSizes: number[] = [];
+
+    for (const [index, size] of sizes.entries()) {
+      const piece = reused.subarray(0, size).fill(0x41 + index);
+      expected.push(Buffer.from(piece));
+      await output.write(piece);
+      const [temporary] = await readdir(folder);
+      fileSizes.push(temporary === undefined ? 0 : (await readFile(path.join(folder, temporary))).length);
+    }
+    const digest = await output.commit(path.join(folder, 'out.txt'));
+
+    // Up to 64 KiB stay in memory; then whole MiB go to the file as they fill up.
+    expect(fileSizes).toEqual([0, 0, MIB, MIB, 2 * MIB, 3 * MIB]);
+    const written = await readFile(path.join(folder, 'out.txt'));
+    expect(written.equals(Buffer.concat(expected))).toBe(true);
+    expect(digest).toBe(sha256(Buffer.concat(expected)));
+  });
+
   it('write copies small pieces', async () => {
     const folder = await makeFolder();
     const output = new OutputFile(folder);
