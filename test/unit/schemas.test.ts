@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 
 import { envelopeSchema, nodeExecuteStatusSchema, nodeOutputSchema, runHistoryRecordSchema } from '../../src/coze/schemas.js';
 
@@ -151,6 +152,75 @@ describe('runHistoryRecordSchema', () => {
 
     expect(runHistoryRecordSchema.parse(wire).node_execute_status).toBeUndefined();
     expect(runHistoryRecordSchema.parse(recordWith({ node_execute_status: null })).node_execute_status).toBeNull();
+  });
+
+  it('checks node runs in place, with the changes the entry schema makes', () => {
+    const wire = {
+      Summary: { node_id: 100001, is_finish: true, node_execute_uuid: 'u1', update_time: '1750233660', extra_flag: 'kept' },
+      'Summary (2)': { node_id: '100002', is_finish: false, node_execute_uuid: 'u2', sub_execute_id: 42 },
+    };
+
+    const statuses = runHistoryRecordSchema.parse(recordWith({ node_execute_status: wire })).node_execute_status!;
+
+    expect(statuses).toBe(wire);
+    expect(statuses['Summary']).toEqual({ node_id: '100001', is_finish: true, node_execute_uuid: 'u1', update_time: 1_750_233_660, extra_flag: 'kept' });
+    expect(statuses['Summary (2)']?.sub_execute_id).toBe('42');
+  });
+
+  it('names each bad node run and field', () => {
+    const wire = {
+      A: { node_id: '1', node_execute_uuid: 'u' },
+      B: { node_id: '2', is_finish: true, node_execute_uuid: 'u', loop_index: -1 },
+      C: null,
+      D: { node_id: '4', is_finish: true, node_execute_uuid: 'u' },
+    };
+
+    expect(issuePaths(recordWith({ node_execute_status: wire }))).toEqual([
+      'node_execute_status.A.is_finish',
+      'node_execute_status.B.loop_index',
+      'node_execute_status.C',
+    ]);
+    expect(issuePaths(recordWith({ node_execute_status: 'none' }))).toEqual(['node_execute_status']);
+    expect(issuePaths(recordWith({ node_execute_status: [wire.D] }))).toEqual(['node_execute_status']);
+  });
+
+  it('accepts, changes and rejects node runs exactly as the entry schema does', () => {
+    // For each field, values the entry schema accepts, then values it rejects.
+    const choices: Record<string, [unknown[], unknown[]]> = {
+      node_id: [['1', 5], ['', 2 ** 53 + 2, null, undefined, 1.5]],
+      is_finish: [[true, false], ['true', undefined]],
+      update_time: [[undefined, 1_750_233_660, '1750233660'], ['17x', null]],
+      node_execute_uuid: [['u'], ['', undefined, 3]],
+      loop_index: [[undefined, 0, 2], [-1, 1.5, null]],
+      batch_index: [[undefined, 0], [2 ** 53 + 2, '1']],
+      sub_execute_id: [[undefined, '7', 7], ['', 2 ** 60]],
+    };
+    let seed = 12345;
+    const random = (count: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return Math.floor(seed / 65_536) % count;
+    };
+    // One field in eight is bad, so about 4 entries in 10 pass and every bad value comes up often.
+    const pick = ([good, bad]: [unknown[], unknown[]]): unknown => (random(8) === 0 ? bad[random(bad.length)] : good[random(good.length)]);
+
+    let accepted = 0;
+    for (let round = 0; round < 3_000; round += 1) {
+      const entry = Object.fromEntries(Object.entries(choices).map(([field, values]) => [field, pick(values)]));
+      const expected = nodeExecuteStatusSchema.safeParse(structuredClone(entry));
+      const actual = runHistoryRecordSchema.safeParse(recordWith({ node_execute_status: { k: structuredClone(entry) } }));
+
+      expect(actual.success, JSON.stringify(entry)).toBe(expected.success);
+      if (expected.success) {
+        accepted += 1;
+        expect(actual.data?.node_execute_status?.['k']).toEqual(expected.data);
+      } else {
+        const issues = (issues: z.core.$ZodIssue[]): string[] => issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+        expect(issues(actual.error!.issues)).toEqual(issues(expected.error.issues).map((issue) => `node_execute_status.k.${issue}`));
+      }
+    }
+    // Both verdicts are well represented, so the comparison covers each path of the check.
+    expect(accepted).toBeGreaterThan(900);
+    expect(accepted).toBeLessThan(2_100);
   });
 
   it('loop and batch indexes kept', () => {
