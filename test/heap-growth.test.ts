@@ -1,16 +1,21 @@
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { HEAP_GROWING_PERCENT, limitHeapGrowth } from '../src/heap-growth.js';
+import { OutputFile } from '../src/archive/output-file.js';
+import { HEAP_GROWING_PERCENT, largeOutputEnded, largeOutputStarted, limitHeapGrowth } from '../src/heap-growth.js';
 import { Cleanups } from './helpers/cleanups.js';
 import { CLI_PATH, PROJECT_ROOT } from './helpers/run-cli.js';
 
 const cleanups = new Cleanups();
-afterEach(() => cleanups.run());
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await cleanups.run();
+});
 
 const HEAP_GROWTH_MODULE = pathToFileURL(path.join(PROJECT_ROOT, 'dist', 'heap-growth.js')).href;
 
@@ -82,5 +87,59 @@ describe('limitHeapGrowth', () => {
 
   it.each([0, -5, 2.5, 1001, Number.NaN])('rejects %s percent', (percent) => {
     expect(() => limitHeapGrowth(percent, [])).toThrow(/whole number of percent from 1 to 1000/);
+  });
+});
+
+describe('the cap while large outputs stream', () => {
+  // The V8 call is replaced, so these tests change nothing in the process that runs them.
+  function recordFlags(): string[] {
+    const flags: string[] = [];
+    vi.spyOn(v8, 'setFlagsFromString').mockImplementation((value: string) => {
+      flags.push(value);
+    });
+    return flags;
+  }
+
+  it('is lifted from the first large output until the last one ends', () => {
+    const flags = recordFlags();
+
+    largeOutputStarted();
+    largeOutputEnded();
+    expect(flags).toEqual([]);
+
+    expect(limitHeapGrowth(30, [])).toBe(true);
+    largeOutputStarted();
+    largeOutputStarted();
+    largeOutputEnded();
+    expect(flags).toEqual(['--heap-growing-percent=30', '--heap-growing-percent=0']);
+    largeOutputEnded();
+    expect(flags).toEqual(['--heap-growing-percent=30', '--heap-growing-percent=0', '--heap-growing-percent=30']);
+  });
+
+  it('is put back by OutputFile after a commit, a failed commit and a discard', async () => {
+    const folder = await cleanups.folder('coze-heap-growth-');
+    const flags = recordFlags();
+    limitHeapGrowth(25, []);
+    const large = Buffer.alloc(100 * 1024, 0x61);
+
+    const committed = new OutputFile(folder);
+    await committed.write(large);
+    await committed.commit(path.join(folder, 'out.txt'));
+
+    const failed = new OutputFile(folder);
+    await failed.write(large);
+    await expect(failed.commit(path.join(folder, 'missing-folder', 'out.txt'))).rejects.toThrow(/ENOENT/);
+
+    const discarded = new OutputFile(folder);
+    await discarded.write(large);
+    await discarded.discard();
+
+    const small = new OutputFile(folder);
+    await small.write(Buffer.from('小'));
+    await small.commit(path.join(folder, 'small.txt'));
+
+    const lifted = ['--heap-growing-percent=0', '--heap-growing-percent=25'];
+    expect(flags).toEqual(['--heap-growing-percent=25', ...lifted, ...lifted, ...lifted]);
+    expect((await readdir(folder)).sort()).toEqual(['out.txt', 'small.txt']);
   });
 });

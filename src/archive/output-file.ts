@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 
 import type { OutputSink } from '../coze/output-sink.js';
+import { largeOutputEnded, largeOutputStarted } from '../heap-growth.js';
 import { createAtomicFile, writeFileAtomic, type AtomicFileWriter } from './atomic-write.js';
 
 /**
@@ -22,6 +23,7 @@ export class OutputFile implements OutputSink {
   private size = 0;
   private hash: Hash = createHash('sha256');
   private file: AtomicFileWriter | undefined;
+  private streaming = false;
 
   /** `folder` is where the final file goes; the temporary file must be beside it for the rename. */
   constructor(folder: string) {
@@ -44,6 +46,8 @@ export class OutputFile implements OutputSink {
 
     if (this.file === undefined) {
       this.file = await createAtomicFile(this.folder);
+      this.streaming = true;
+      largeOutputStarted();
       for (const piece of this.pieces) await this.file.write(piece);
       this.pieces = [];
     }
@@ -58,13 +62,18 @@ export class OutputFile implements OutputSink {
 
   /** Writes the output to `finalPath` atomically and returns its sha256 in hex. */
   async commit(finalPath: string): Promise<string> {
-    if (this.file === undefined) {
-      await writeFileAtomic(finalPath, this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces));
-    } else {
-      await this.file.commit(finalPath);
+    try {
+      if (this.file === undefined) {
+        await writeFileAtomic(finalPath, this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces));
+      } else {
+        // A failed commit removes its own temporary file.
+        await this.file.commit(finalPath);
+      }
+    } finally {
+      this.pieces = [];
+      this.file = undefined;
+      this.endStreaming();
     }
-    this.pieces = [];
-    this.file = undefined;
     return this.hash.digest('hex');
   }
 
@@ -73,6 +82,13 @@ export class OutputFile implements OutputSink {
     this.pieces = [];
     const file = this.file;
     this.file = undefined;
+    this.endStreaming();
     await file?.discard();
+  }
+
+  private endStreaming(): void {
+    if (!this.streaming) return;
+    this.streaming = false;
+    largeOutputEnded();
   }
 }
