@@ -8,6 +8,10 @@ import { z } from 'zod';
 export const cozeId = z.union([z.string().min(1), z.number()]).transform((value, context) => {
   if (typeof value === 'string') return value;
 
+  if (!Number.isInteger(value)) {
+    context.addIssue({ code: 'custom', message: `numeric id ${value} is not a whole number` });
+    return z.NEVER;
+  }
   if (!Number.isSafeInteger(value)) {
     context.addIssue({
       code: 'custom',

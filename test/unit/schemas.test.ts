@@ -135,6 +135,12 @@ describe('runHistoryRecordSchema', () => {
     expect(issuePaths(wire)).toEqual(['node_execute_status.Summary (2).sub_execute_id']);
   });
 
+  it('fractional numeric id fails as not whole', () => {
+    const result = runHistoryRecordSchema.safeParse(recordWith({ connector_id: 1.5 }));
+
+    expect(result.error?.issues.map((issue) => issue.message)).toEqual(['numeric id 1.5 is not a whole number']);
+  });
+
   it('numeric bot_id beyond 2^53 fails', () => {
     expect(issuePaths(recordWith({ bot_id: 2 ** 53 + 2 }))).toEqual(['bot_id']);
   });
