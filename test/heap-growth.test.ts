@@ -116,7 +116,7 @@ describe('the cap while large outputs stream', () => {
     expect(flags).toEqual(['--heap-growing-percent=30', '--heap-growing-percent=0', '--heap-growing-percent=30']);
   });
 
-  it('is put back by OutputFile after a commit, a failed commit and a discard', async () => {
+  it('returns after a commit, a failed commit and a discard', async () => {
     const folder = await cleanups.folder('coze-heap-growth-');
     const flags = recordFlags();
     limitHeapGrowth(25, []);

@@ -64,7 +64,7 @@ describe('OutputFile', () => {
     expect(output.bytes).toBeGreaterThan(MIB);
   });
 
-  it('large output reaches the disk in steps of 1 MiB, from pieces the caller reuses', async () => {
+  it('large output reaches the disk in steps of 1 MiB', async () => {
     const folder = await makeFolder();
     const output = new OutputFile(folder);
     const reused = Buffer.alloc(1_536 * 1024);
