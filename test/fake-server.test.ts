@@ -179,6 +179,18 @@ describe('run history', () => {
     expect(Object.keys(JSON.parse(failed.output))).toEqual(['Output', '资料检索', '初步分析']);
   });
 
+  it('lists a node titled __proto__', async () => {
+    const scenario = smallScenario();
+    scenario.executions[0]!.nodes!.push({ key: '__proto__', nodeId: '1003', nodeExecuteUuid: 'node-c', text: '原型' });
+    const server = await start({ scenario });
+    const reply = await get(server, SMALL_HISTORY);
+
+    expect(reply.text).toContain('"__proto__":{');
+    const statuses = reply.json.data[0].node_execute_status;
+    expect(Object.keys(statuses)).toEqual(['结果一', '结果二', '__proto__']);
+    expect(Object.getOwnPropertyDescriptor(statuses, '__proto__')?.value.node_execute_uuid).toBe('node-c');
+  });
+
   it('keeps unknown keys and omits an absent map', async () => {
     const server = await start({ scenario: EDGE });
     const record = (await get(server, historyPath('7350000000000000013', '7431826405913470015'))).json.data[0];

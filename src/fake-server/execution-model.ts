@@ -190,7 +190,8 @@ export class ExecutionModel {
       return;
     }
 
-    const map: Record<string, unknown> = {};
+    // Without a prototype, a node titled `__proto__` becomes a key like any other.
+    const map: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     if (this.spec.nodeExecuteStatus === 'fromNodes') {
       for (const node of this.nodes) {
         const { visible, isFinish } = view(node);
