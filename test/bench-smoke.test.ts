@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GENERATED_END, GENERATED_START } from '../src/bench/benchmarks-doc.js';
 import { BYTES_BOUND_PAIRS } from '../src/bench/measure-scenarios.js';
 import { ROW_IDS } from '../src/bench/report-rows.js';
-import { makeTempDir, PROJECT_ROOT, runInMountNamespace } from './helpers/run-cli.js';
+import { makeTempDir, PROJECT_ROOT, runInMountNamespace, runNode } from './helpers/run-cli.js';
 
 // The bench is tested as shipped, from the compiled output that `npm test` builds first.
 const BENCH = path.join(PROJECT_ROOT, 'dist', 'bench', 'run-bench.js');
@@ -24,15 +24,7 @@ afterEach(async () => {
 function runBench(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   if (!existsSync(BENCH)) throw new Error(`${BENCH} is missing: run \`npm run build\` before this test`);
 
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BENCH, ...args], { cwd: PROJECT_ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode([BENCH, ...args], env);
 }
 
 /** Returns the ids of processes whose command line contains `text`, read from Linux's /proc. */

@@ -181,7 +181,7 @@ describe('run history', () => {
 
   it('lists a node titled __proto__', async () => {
     const scenario = smallScenario();
-    scenario.executions[0]!.nodes!.push({ key: '__proto__', nodeId: '1003', nodeExecuteUuid: 'node-c', text: '原型' });
+    scenario.executions![0]!.nodes!.push({ key: '__proto__', nodeId: '1003', nodeExecuteUuid: 'node-c', text: '原型' });
     const server = await start({ scenario });
     const reply = await get(server, SMALL_HISTORY);
 

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OutputFile } from '../src/archive/output-file.js';
 import { HEAP_GROWING_PERCENT, largeOutputEnded, largeOutputStarted, limitHeapGrowth } from '../src/heap-growth.js';
 import { Cleanups } from './helpers/cleanups.js';
-import { CLI_PATH, PROJECT_ROOT } from './helpers/run-cli.js';
+import { CLI_PATH, PROJECT_ROOT, runNode } from './helpers/run-cli.js';
 
 const cleanups = new Cleanups();
 afterEach(async () => {
@@ -18,18 +17,6 @@ afterEach(async () => {
 });
 
 const HEAP_GROWTH_MODULE = pathToFileURL(path.join(PROJECT_ROOT, 'dist', 'heap-growth.js')).href;
-
-function runNode(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args], { cwd: PROJECT_ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /**
  * Builds a million small objects, drops them, and prints V8's heap size once the process is
