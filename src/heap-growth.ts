@@ -28,8 +28,8 @@ let largeOutputs = 0;
  */
 export function limitHeapGrowth(percent: number = HEAP_GROWING_PERCENT, execArgv: readonly string[] = process.execArgv): boolean {
   if (!Number.isInteger(percent) || percent < 1 || percent > 1000) {
-    const shown = typeof percent === 'number' ? String(percent) : JSON.stringify(percent);
-    throw new RangeError(`Heap growth must be a whole number of percent from 1 to 1000, got ${shown}.`);
+    const percentText = typeof percent === 'number' ? String(percent) : JSON.stringify(percent);
+    throw new RangeError(`Heap growth must be a whole number of percent from 1 to 1000, got ${percentText}.`);
   }
   if (execArgv.some((argument) => FLAG.test(argument))) return false;
 
