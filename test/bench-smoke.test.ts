@@ -80,6 +80,12 @@ describe('bench quick run', () => {
     expect(runLists?.[1]?.split(', ')).toHaveLength(BYTES_BOUND_PAIRS);
     expect(runLists?.[2]?.split(', ')).toHaveLength(BYTES_BOUND_PAIRS);
     expect(doc).toContain(`the ratios of ${BYTES_BOUND_PAIRS} pairs`);
+
+    // The program that runs second in a pair has an edge, so the pairs take turns.
+    const bytesRuns = [...`${result.stdout}\n${result.stderr}`.matchAll(/^bytes-bound \d+\/\d+: (\S+) /gm)].map((match) => match[1]);
+    const archiverFirst = ['archiver', 'undici-baseline'];
+    const baselineFirst = ['undici-baseline', 'archiver'];
+    expect(bytesRuns).toEqual(Array.from({ length: BYTES_BOUND_PAIRS }, (_, pair) => (pair % 2 === 0 ? archiverFirst : baselineFirst)).flat());
   }, 30_000);
 
   it('stops without disk room', async () => {

@@ -139,7 +139,7 @@ function bytesBoundRow(samples: BenchSamples, sizes: BenchSizes): ReportRow {
     runs: `${formatList(archiverRates, 1)} (baseline ${formatList(baselineRates, 1)})`,
     note:
       `MiB/s = ${payloadMib.toFixed(0)} MiB of node output / wall time, for both programs. Ratio is the median of ` +
-      `the ratios of ${archiver.length} pairs, ${BYTES_BOUND_PAIRS} in each repetition, each pair an archiver run and then a baseline run. Baseline: undici, same concurrency, raw bodies streamed to files. ${cpuNote(archiver, baseline)} ` +
+      `the ratios of ${archiver.length} pairs, ${BYTES_BOUND_PAIRS} in each repetition, each pair an archiver run and a baseline run, the archiver first in every other pair. Baseline: undici, same concurrency, raw bodies streamed to files. ${cpuNote(archiver, baseline)} ` +
       savedNote(archiver),
   };
 }
