@@ -117,6 +117,17 @@ async function newOutDir(register = cleanups): Promise<string> {
 }
 
 /** Runs `fetch` once for one execution through the proxy. */
+/** Returns the source and file of each "output may be incomplete" warning in the CLI's JSON log lines, sorted. */
+function incompleteWarnings(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg?: string; source?: string; file?: string })
+    .filter((line) => line.msg === 'output may be incomplete')
+    .map((line) => `${line.source} ${line.file}`)
+    .sort();
+}
+
 async function fetchExecution(
   proxy: RecordingProxy,
   workflowId: string,
@@ -356,6 +367,13 @@ describe('finished execution archive', () => {
     expect(entry.incomplete_reasons).toEqual(['size_at_least_1000000_bytes', 'size_at_least_1048576_bytes']);
   });
 
+  it('warns once per flagged entry', () => {
+    const flagged = manifest.nodes.filter((entry) => entry.possibly_incomplete);
+
+    expect(flagged.length).toBeGreaterThan(0);
+    expect(incompleteWarnings(archive.result.stderr)).toEqual(flagged.map((entry) => `${entry.source} ${entry.file}`).sort());
+  });
+
   it('flags is_finish false', () => {
     const unfinished = expected.filter((node) => !node.isFinish);
     expect(unfinished.length).toBeGreaterThan(0);
@@ -413,6 +431,7 @@ describe('execution states', () => {
       expect(entry.possibly_incomplete).toBe(true);
       expect((await readEntryFile(archive, entry)).equals(Buffer.from(output[entry.title] as string, 'utf8'))).toBe(true);
     }
+    expect(incompleteWarnings(archive.result.stderr)).toEqual(manifest.nodes.map((entry) => `inline ${entry.file}`).sort());
     expect(server.countRequests({ route: 'execute_node' })).toBe(0);
   });
 

@@ -488,7 +488,9 @@ export class ExecutionArchiver {
     delete entry.error;
 
     if (reasons.length > 0) {
-      this.context.logger.warn({ ...this.ids(), title: planned.title, bytes, reasons }, 'output may be incomplete');
+      // A node's output can also come inline in the run history under the same title, so the
+      // source and the file tell the two warnings apart.
+      this.context.logger.warn({ ...this.ids(), title: planned.title, source: planned.source, file, bytes, reasons }, 'output may be incomplete');
     }
   }
 
