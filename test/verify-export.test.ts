@@ -159,6 +159,24 @@ describe('verify', () => {
     expect(report.invalid).toEqual([]);
   });
 
+  it('names a folder in place of a file', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    const file = saved.nodes[0]!.file!;
+    await rm(path.join(folderOf(out, IDS.saved), file));
+    await mkdir(path.join(folderOf(out, IDS.saved), file));
+
+    const result = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(result.stdout) as VerifyReport;
+
+    expect(result.code).toBe(1);
+    expect(report.missing.map((finding) => [finding.path, finding.reason])).toEqual([
+      [`${BATCH_WORKFLOW}/${IDS.saved}/${file}`, 'a folder, not a file'],
+    ]);
+    expect(report.altered).toEqual([]);
+    expect(report.unexpected).toEqual([]);
+  });
+
   it('text report names each problem', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);

@@ -243,9 +243,9 @@ async function checkEntry(archive: OpenedArchive, folder: string, manifestName: 
   }
 
   const expected = { expected_bytes: entry.bytes, expected_sha256: entry.sha256 };
-  const size = await fileSize(resolved.filePath);
-  if (size === undefined) {
-    report.missing.push({ path: name, manifest: manifestName, reason: 'file not found', ...expected });
+  const size = await findFile(resolved.filePath);
+  if (typeof size === 'string') {
+    report.missing.push({ path: name, manifest: manifestName, reason: size, ...expected });
     return;
   }
   if (size !== entry.bytes) {
@@ -329,11 +329,18 @@ async function listFiles(
 
 /** Size of a regular file, following symbolic links, or undefined when there is none. */
 async function fileSize(filePath: string): Promise<number | undefined> {
+  const found = await findFile(filePath);
+  return typeof found === 'number' ? found : undefined;
+}
+
+/** Size of a regular file, following symbolic links, or why there is none. */
+async function findFile(filePath: string): Promise<number | string> {
   try {
     const info = await stat(filePath);
-    return info.isFile() ? info.size : undefined;
+    if (info.isFile()) return info.size;
+    return info.isDirectory() ? 'a folder, not a file' : 'not a regular file';
   } catch {
-    return undefined;
+    return 'file not found';
   }
 }
 
