@@ -154,6 +154,17 @@ export type NodeOutput = z.infer<typeof nodeOutputSchema>;
 export function describeIssues(error: z.ZodError, prefix: string): string {
   return error.issues
     .slice(0, 5)
-    .map((issue) => `${[prefix, ...issue.path.map(String)].join('.')}: ${issue.message}`)
+    .map((issue) => `${[prefix, ...issue.path.map(String)].join('.')}: ${issueMessage(issue)}`)
     .join('; ');
+}
+
+/**
+ * Returns zod's message, except for a missing field, whose message ends in "received
+ * undefined". JSON has no undefined, so that value can only be a field the body lacks. The
+ * message is matched, not the issue code, because the in-place check of node runs passes
+ * on the message alone.
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  const missing = /^Invalid input: expected (.+), received undefined$/.exec(issue.message);
+  return missing === null ? issue.message : `missing, expected ${missing[1]}`;
 }

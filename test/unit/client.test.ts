@@ -253,6 +253,27 @@ describe('CozeClient.getRunHistory', () => {
     expect(error.message).toMatch(/^Unexpected response shape: data: /);
   });
 
+  it('missing field is called missing', async () => {
+    const { pool, client } = setup();
+    const entry = { node_id: '7350000000000000101', is_finish: true };
+    const data = [{ execute_id: EXECUTE_ID, execute_status: 'Success', node_execute_status: { 摘要: entry } }];
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, { code: 0, data }, { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.kind).toBe('invalid_response');
+    expect(error.message).toBe('Unexpected response shape: data.0.node_execute_status.摘要.node_execute_uuid: missing, expected string');
+  });
+
+  it('missing record field is called missing', async () => {
+    const { pool, client } = setup();
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, { code: 0, data: [{ execute_id: EXECUTE_ID }] }, { headers: JSON_HEADERS });
+
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
+
+    expect(error.message).toBe('Unexpected response shape: data.0.execute_status: missing, expected string');
+  });
+
   it('numeric execute_id beyond 2^53 names the field', async () => {
     const { pool, client } = setup();
     const body = `{"code":0,"data":[{"execute_id":${EXECUTE_ID},"execute_status":"Success"}]}`;
