@@ -171,6 +171,82 @@ describe('archiveExecutionOutputs with fake server', () => {
   });
 });
 
+describe('a node run listed in an unexpected shape', () => {
+  const uuid = 'c3000000-0000-4000-8000-000000000001';
+  const scenario: Scenario = {
+    token: TOKEN,
+    executions: [
+      {
+        workflowId: WORKFLOW,
+        executeId: EXECUTE_ID,
+        record: {
+          node_execute_status: {
+            正文: { node_id: '310', is_finish: true, node_execute_uuid: uuid },
+            附录: { node_id: '311', is_finish: true },
+          },
+        },
+        nodes: [{ key: '正文', nodeId: '310', nodeExecuteUuid: uuid, text: '正文的全部内容' }],
+      },
+    ],
+  };
+
+  it('fails alone', async () => {
+    const server = await startServer(scenario);
+    const outDir = await newOutDir();
+    const manifest = await archiveExecutionOutputs(options(server.url, outDir));
+    const folder = path.join(outDir, WORKFLOW, EXECUTE_ID);
+    const saved = manifest.nodes.find((entry) => entry.title === '正文')!;
+    const failed = manifest.nodes.find((entry) => entry.title === '附录')!;
+
+    expect(manifest.error).toBeUndefined();
+    expect(manifest.execution_file).toBe('execution.json');
+    expect(saved.status).toBe('saved');
+    expect(await readFile(path.join(folder, saved.file!), 'utf8')).toBe('正文的全部内容');
+    expect(failed.status).toBe('failed');
+    expect(failed.source).toBe('execute_nodes');
+    expect('node_execute_uuid' in failed).toBe(false);
+    expect(failed.file).toBeNull();
+    expect(failed.error?.kind).toBe('invalid_response');
+    expect(failed.error?.message).toContain('node_execute_status.附录.node_execute_uuid: missing, expected string');
+    expect(manifest.totals.failed).toBe(1);
+    expect(exitCodeFor([manifest])).toBe(1);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(1);
+  });
+
+  it('fails again on a re-run', async () => {
+    const server = await startServer(scenario);
+    const outDir = await newOutDir();
+    await archiveExecutionOutputs(options(server.url, outDir));
+    const manifest = await archiveExecutionOutputs(options(server.url, outDir));
+
+    expect(manifest.nodes.map((entry) => [entry.title, entry.status])).toEqual([
+      ['正文', 'saved'],
+      ['附录', 'failed'],
+    ]);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(1);
+  });
+
+  it('each stays listed when a re-run cannot read run history', async () => {
+    const execution = scenario.executions![0]!;
+    const statuses = { ...(execution.record!['node_execute_status'] as object), 附件: { node_id: '312', is_finish: false } };
+    const server = await startServer({
+      ...scenario,
+      executions: [{ ...execution, record: { node_execute_status: statuses } }],
+      faults: [{ route: 'run_history', requests: [2], action: { type: 'status', status: 500, code: 5000 } }],
+    });
+    const outDir = await newOutDir();
+    await archiveExecutionOutputs(options(server.url, outDir));
+    const manifest = await archiveExecutionOutputs(options(server.url, outDir));
+
+    expect(manifest.error?.http_status).toBe(500);
+    expect(manifest.nodes.map((entry) => [entry.title, entry.status]).sort()).toEqual([
+      ['正文', 'saved'],
+      ['附件', 'failed'],
+      ['附录', 'failed'],
+    ]);
+  });
+});
+
 describe('archiveExecutionOutputs with MockAgent', () => {
   it('unsafe numeric id names field', async () => {
     const agent = mockRunHistory(envelope(`{"execute_id":${EXECUTE_ID},"execute_status":"Success","output":""}`));
@@ -190,9 +266,15 @@ describe('archiveExecutionOutputs with MockAgent', () => {
       envelope(`{"execute_id":"${EXECUTE_ID}","execute_status":"Success","output":"","node_execute_status":${status}}`),
     );
     const manifest = await archiveExecutionOutputs(options(MOCK_ORIGIN, await newOutDir(), { dispatcher: agent }));
+    const entry = manifest.nodes[0]!;
 
-    expect(manifest.error?.kind).toBe('invalid_response');
-    expect(manifest.error?.message).toContain('sub_execute_id');
+    expect(manifest.error).toBeUndefined();
+    expect(manifest.execution_file).toBe('execution.json');
+    expect(manifest.nodes).toHaveLength(1);
+    expect(entry.title).toBe('首个');
+    expect(entry.status).toBe('failed');
+    expect(entry.error?.kind).toBe('invalid_response');
+    expect(entry.error?.message).toContain('node_execute_status.首个.sub_execute_id: numeric id 7431826405913479000 is beyond 2^53');
   });
 
   it('execution.json keeps raw bytes', async () => {

@@ -4,11 +4,11 @@ import path from 'node:path';
 
 import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
-import type { RunHistoryResult, StreamedNodeOutput } from '../coze/client.js';
+import type { ParsedRunHistory, RunHistoryResult, StreamedNodeOutput } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
-import { discoverInlineOutputs, discoverNodeRuns, type PlannedEntry } from './discover-entries.js';
+import { discoverInlineOutputs, discoverNodeRuns, invalidNodeRunEntry, type PlannedEntry } from './discover-entries.js';
 import { blankEntry, describeError, errorLogFields } from './entry-results.js';
 import { fileMatches, sha256Hex } from './file-digest.js';
 import { isDigitId, outputFileName, resolveInside, sanitizeComponent, UniqueNames } from './file-names.js';
@@ -124,9 +124,10 @@ export class ExecutionArchiver {
       await removeStaleTemporaryFiles(this.folder, [NODES_FOLDER, INLINE_FOLDER]);
       await this.loadPrevious();
       this.context.logger.info(this.ids(), 'execution started');
-      record = await this.readRunHistory(runHistory);
-      this.runHistoryRead = record !== undefined;
-      if (record !== undefined) this.plan = planOutputs(record);
+      const parsed = await this.readRunHistory(runHistory);
+      record = parsed?.record;
+      this.runHistoryRead = parsed !== undefined;
+      if (parsed !== undefined) this.plan = planOutputs(parsed);
     } catch (error) {
       this.noteFatal(error);
     }
@@ -207,8 +208,8 @@ export class ExecutionArchiver {
     if (body !== undefined) {
       this.context.logger.warn(this.ids(), 'execution.json changed since it was saved; requesting run history again');
     }
-    const record = await this.readRunHistory(undefined);
-    return record === undefined ? undefined : planOutputs(record);
+    const parsed = await this.readRunHistory(undefined);
+    return parsed === undefined ? undefined : planOutputs(parsed);
   }
 
   private readonly abortFromRun = (): void => this.controller.abort(this.context.signal.reason);
@@ -253,7 +254,7 @@ export class ExecutionArchiver {
   }
 
   /** Reads run history and starts saving it raw as execution.json. Returns undefined if the read failed. */
-  private async readRunHistory(preRead: RunHistoryResult | undefined): Promise<RunHistoryRecord | undefined> {
+  private async readRunHistory(preRead: RunHistoryResult | undefined): Promise<ParsedRunHistory | undefined> {
     const tally: AttemptTally = { attempts: 0 };
     try {
       const result =
@@ -264,7 +265,7 @@ export class ExecutionArchiver {
         ));
       this.applyRecord(result.record, result.logid);
       this.executionSaved = this.saveExecution(result.rawBody);
-      return result.record;
+      return { record: result.record, invalidNodeRuns: result.invalidNodeRuns };
     } catch (error) {
       if (isPermissionDenied(error)) this.manifest.run_history_logid = error.logid ?? null;
       if (isFatal(error) || this.controller.signal.aborted) throw error;
@@ -355,6 +356,10 @@ export class ExecutionArchiver {
   }
 
   private async archiveEntry(planned: PlannedEntry, entry: ManifestEntry, isRunning: boolean, isTrimmed: boolean): Promise<void> {
+    if (planned.invalid !== undefined) {
+      this.failInvalid(planned, entry, planned.invalid);
+      return;
+    }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
     if (this.controller.signal.aborted) {
@@ -371,6 +376,17 @@ export class ExecutionArchiver {
       return;
     }
     await this.fetchNode(planned, entry);
+  }
+
+  /** Records a node run whose run-history entry is not shaped as documented, so its output cannot be requested. */
+  private failInvalid(planned: PlannedEntry, entry: ManifestEntry, problem: string): void {
+    entry.status = 'failed';
+    entry.error = {
+      kind: 'invalid_response',
+      message: `Its entry in the run history is not shaped as documented, so its output was not requested: ${problem}`,
+    };
+    const logFields = { ...this.ids(), title: planned.title, err: problem };
+    this.context.logger.error(logFields, 'node run listed in an unexpected shape; its output was not requested');
   }
 
   /** Keeps an entry an earlier run saved, when its file still matches size and sha256. */
@@ -673,9 +689,9 @@ function emptyManifest(context: RunContext, target: ExecutionTarget): ExecutionM
  * Lists the outputs to archive. The archiver keeps this plan rather than the parsed run
  * history, which is several times larger: for 20,000 nodes, about 40 MB against 5 MB (estimates).
  */
-function planOutputs(record: RunHistoryRecord): OutputPlan {
+function planOutputs({ record, invalidNodeRuns }: ParsedRunHistory): OutputPlan {
   const isRunning = record.execute_status === 'Running';
-  const nodeRuns = discoverNodeRuns(record);
+  const nodeRuns = [...discoverNodeRuns(record), ...invalidNodeRuns.map(invalidNodeRunEntry)];
   // The inline outputs of a running execution are not final; the next run archives them.
   const inline = isRunning ? [] : discoverInlineOutputs(record);
   return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };

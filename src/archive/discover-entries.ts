@@ -1,3 +1,4 @@
+import type { InvalidNodeRun } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
 import type { EntrySource } from './manifest.js';
 
@@ -21,6 +22,8 @@ export interface PlannedEntry {
   isFinish: boolean | null;
   /** The text itself, for inline outputs, which need no further request. */
   inlineText?: string;
+  /** Problems with the run history's entry for this node run, which is then recorded as failed. */
+  invalid?: string;
 }
 
 /**
@@ -50,6 +53,23 @@ export function discoverNodeRuns(record: RunHistoryRecord): PlannedEntry[] {
     entries.push(entry);
   }
   return entries;
+}
+
+/**
+ * Plans a node run whose `node_execute_status` entry the client left out as not shaped as
+ * documented. Without a trusted `node_execute_uuid` it is keyed by its title.
+ */
+export function invalidNodeRunEntry(run: InvalidNodeRun): PlannedEntry {
+  return {
+    key: `invalid:${run.title}`,
+    source: 'execute_nodes',
+    title: run.title,
+    nodeId: null,
+    loopIndex: null,
+    batchIndex: null,
+    isFinish: null,
+    invalid: run.message,
+  };
 }
 
 /**

@@ -21,9 +21,12 @@ export interface EntryError {
 
 /** One output in the archive: an output-node run, or an inline output of the run history. */
 export interface ManifestEntry {
-  /** Absent for inline outputs, which have no node run of their own. */
+  /**
+   * Absent for inline outputs, which have no node run of their own, and for a node run whose
+   * `node_execute_status` entry was not shaped as documented.
+   */
   node_execute_uuid?: string;
-  /** Null for inline outputs: the run history names them by title only. */
+  /** Null for inline outputs, which the run history names by title only, and for such a node run. */
   node_id: string | null;
   /** The `node_execute_status` key or `output` key exactly as Coze sent it. */
   title: string;
@@ -149,7 +152,11 @@ export async function readPreviousManifest(
   return { entries: parsed.data.nodes, fields: parsed.data };
 }
 
-/** Returns the key that identifies an entry across runs: the uuid, or the inline title. */
+/**
+ * Returns the key that identifies an entry across runs: the uuid, or the title for an inline
+ * output and for a node run whose `node_execute_status` entry was not shaped as documented.
+ */
 export function entryKey(entry: { source: EntrySource; node_execute_uuid?: string | undefined; title: string }): string {
-  return entry.source === 'execute_nodes' ? `node:${entry.node_execute_uuid}` : `inline:${entry.title}`;
+  if (entry.source === 'inline') return `inline:${entry.title}`;
+  return entry.node_execute_uuid === undefined ? `invalid:${entry.title}` : `node:${entry.node_execute_uuid}`;
 }

@@ -8,6 +8,7 @@ import { findNodeOutput } from './node-output-bytes.js';
 import { NodeOutputDecoder } from './node-output-stream.js';
 import { MemorySink, type OutputSink } from './output-sink.js';
 import {
+  describeIssue,
   describeIssues,
   envelopeSchema,
   nodeOutputSchema,
@@ -29,8 +30,21 @@ export interface CozeClientOptions {
   userAgent?: string;
 }
 
-export interface RunHistoryResult {
+/** A `node_execute_status` entry left out of the record because it is not shaped as documented. */
+export interface InvalidNodeRun {
+  /** The entry's key: a node title, or a key Coze made up for a repeat. */
+  title: string;
+  /** The problems found, each with the path of its field. */
+  message: string;
+}
+
+/** A validated run-history record and the `node_execute_status` entries left out of it. */
+export interface ParsedRunHistory {
   record: RunHistoryRecord;
+  invalidNodeRuns: InvalidNodeRun[];
+}
+
+export interface RunHistoryResult extends ParsedRunHistory {
   /** The response body byte for byte, so the archive keeps every id digit and unknown key. */
   rawBody: Buffer;
   logid: string | undefined;
@@ -128,19 +142,32 @@ export class CozeClient {
     const ids = { workflowId, executeId };
     const path = `/v1/workflows/${encodeURIComponent(workflowId)}/run_histories/${encodeURIComponent(executeId)}`;
     const response = await this.send('run_history', path, ids, signal);
-    return { record: this.readRunHistoryRecord(response, ids), rawBody: response.body, logid: response.logid, httpStatus: response.status };
+    return { ...this.readRunHistoryRecord(response, ids), rawBody: response.body, logid: response.logid, httpStatus: response.status };
   }
 
   /** Validates a run-history body read earlier, such as a saved execution.json, as `getRunHistory` validates a response. */
-  parseRunHistory(body: Buffer, workflowId: string, executeId: string): RunHistoryRecord {
+  parseRunHistory(body: Buffer, workflowId: string, executeId: string): ParsedRunHistory {
     const response: RawResponse = { status: 200, logid: undefined, retryAfterMs: undefined, body };
     return this.readRunHistoryRecord(response, { workflowId, executeId });
   }
 
-  /** Returns the first record of a run-history response, after checking the envelope and the schema. */
-  private readRunHistoryRecord(response: RawResponse, ids: RequestIds): RunHistoryRecord {
+  /**
+   * Returns the first record of a run-history response, after checking the envelope and the
+   * schema. Entries of `node_execute_status` that fail the schema are left out and listed,
+   * so that one odd entry does not cost the outputs of all the others before Coze deletes them.
+   */
+  private readRunHistoryRecord(response: RawResponse, ids: RequestIds): ParsedRunHistory {
     const data = this.readEnvelope('run_history', response, ids);
-    return this.validate('run_history', runHistoryDataSchema, data, 'data', response, ids)[0]!;
+    const checked = runHistoryDataSchema.safeParse(data);
+    if (checked.success) return { record: checked.data[0]!, invalidNodeRuns: [] };
+
+    const invalidNodeRuns = invalidNodeRunsIn(checked.error);
+    if (invalidNodeRuns !== undefined) {
+      const statuses = (data as [{ node_execute_status: Record<string, unknown> }])[0].node_execute_status;
+      for (const { title } of invalidNodeRuns) delete statuses[title];
+    }
+    const record = this.validate('run_history', runHistoryDataSchema, data, 'data', response, ids)[0]!;
+    return { record, invalidNodeRuns: invalidNodeRuns ?? [] };
   }
 
   /** Fetches one node run's output and returns it in memory. */
@@ -486,6 +513,22 @@ function readAroundOutput(span: { before: Buffer; after: Buffer }): { isFinish: 
 }
 
 const OUTPUT_PLACEHOLDERS = ['\u0000node_output:a', '\u0000node_output:b'] as const;
+
+/**
+ * Returns the `node_execute_status` entries that `error` finds fault with, one per key, or
+ * undefined when any of its issues lies elsewhere in the record.
+ */
+function invalidNodeRunsIn(error: z.ZodError): InvalidNodeRun[] | undefined {
+  const messages = new Map<string, string[]>();
+  for (const issue of error.issues) {
+    const [record, field, title, ...inside] = issue.path;
+    if (record !== 0 || field !== 'node_execute_status' || typeof title !== 'string') return undefined;
+
+    const described = describeIssue(issue, [field, title, ...inside]);
+    messages.set(title, [...(messages.get(title) ?? []), described]);
+  }
+  return [...messages].map(([title, parts]) => ({ title, message: parts.join('; ') }));
+}
 
 /** Calls the sink, marking what it throws so that `request` passes it on unchanged. */
 async function callSink(call: () => Promise<void>): Promise<void> {

@@ -154,8 +154,13 @@ export type NodeOutput = z.infer<typeof nodeOutputSchema>;
 export function describeIssues(error: z.ZodError, prefix: string): string {
   return error.issues
     .slice(0, 5)
-    .map((issue) => `${[prefix, ...issue.path.map(String)].join('.')}: ${issueMessage(issue)}`)
+    .map((issue) => describeIssue(issue, [prefix, ...issue.path]))
     .join('; ');
+}
+
+/** Formats one zod issue as `path: message`, the path joined with dots. */
+export function describeIssue(issue: z.core.$ZodIssue, path: readonly PropertyKey[]): string {
+  return `${path.map(String).join('.')}: ${issueMessage(issue)}`;
 }
 
 /**

@@ -253,16 +253,41 @@ describe('CozeClient.getRunHistory', () => {
     expect(error.message).toMatch(/^Unexpected response shape: data: /);
   });
 
-  it('missing field is called missing', async () => {
+  it('odd node runs are listed apart', async () => {
     const { pool, client } = setup();
-    const entry = { node_id: '7350000000000000101', is_finish: true };
-    const data = [{ execute_id: EXECUTE_ID, execute_status: 'Success', node_execute_status: { 摘要: entry } }];
+    const statuses = {
+      正文: { node_id: '7350000000000000101', is_finish: true, node_execute_uuid: 'u-1' },
+      摘要: { node_id: '7350000000000000102', is_finish: true },
+      附录: { node_id: 103.5, is_finish: 'yes', node_execute_uuid: 'u-3' },
+    };
+    const data = [{ execute_id: EXECUTE_ID, execute_status: 'Success', node_execute_status: statuses }];
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, { code: 0, data }, { headers: JSON_HEADERS });
+
+    const result = await client.getRunHistory(WORKFLOW_ID, EXECUTE_ID);
+
+    expect(Object.keys(result.record.node_execute_status!)).toEqual(['正文']);
+    expect(result.invalidNodeRuns).toEqual([
+      { title: '摘要', message: 'node_execute_status.摘要.node_execute_uuid: missing, expected string' },
+      {
+        title: '附录',
+        message:
+          'node_execute_status.附录.node_id: numeric id 103.5 is not a whole number; ' +
+          'node_execute_status.附录.is_finish: Invalid input: expected boolean, received string',
+      },
+    ]);
+    expect(JSON.parse(result.rawBody.toString('utf8')).data[0].node_execute_status).toEqual(statuses);
+  });
+
+  it('odd node run beside a record fault throws', async () => {
+    const { pool, client } = setup();
+    const data = [{ execute_id: EXECUTE_ID, node_execute_status: { 摘要: { node_id: '7350000000000000102', is_finish: true } } }];
     pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(200, { code: 0, data }, { headers: JSON_HEADERS });
 
     const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID));
 
     expect(error.kind).toBe('invalid_response');
-    expect(error.message).toBe('Unexpected response shape: data.0.node_execute_status.摘要.node_execute_uuid: missing, expected string');
+    expect(error.message).toContain('data.0.execute_status: missing, expected string');
+    expect(error.message).toContain('data.0.node_execute_status.摘要.node_execute_uuid: missing, expected string');
   });
 
   it('missing record field is called missing', async () => {
