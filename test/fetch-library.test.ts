@@ -10,11 +10,13 @@ import {
   AuthError,
   exitCodeFor,
   UsageError,
+  verifyArchive,
   type ArchiveExecutionOptions,
   type ExecutionManifest,
 } from '../src/index.js';
+import { textSummary } from '../src/cli/summary.js';
 import { listNodeOutputs, startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
-import { makeTempDir, readJson } from './helpers/run-cli.js';
+import { makeTempDir, readJson, runCli } from './helpers/run-cli.js';
 
 // archiveExecutionOutputs in this process, against the fake Coze server on 127.0.0.1, and
 // against undici's MockAgent for bodies the fake server cannot send, such as ids beyond 2^53
@@ -208,9 +210,29 @@ describe('a node run listed in an unexpected shape', () => {
     expect(failed.file).toBeNull();
     expect(failed.error?.kind).toBe('invalid_response');
     expect(failed.error?.message).toContain('node_execute_status.附录.node_execute_uuid: missing, expected string');
+    expect(failed.error?.logid).toMatch(/^\d{14}[0-9A-F]{20}$/);
+    expect(failed.error?.logid).toBe(manifest.run_history_logid);
+    expect(textSummary([manifest], outDir)).toContain(`  failed: 附录 ${failed.error?.message} logid ${failed.error?.logid}\n`);
     expect(manifest.totals.failed).toBe(1);
     expect(exitCodeFor([manifest])).toBe(1);
     expect(server.countRequests({ route: 'execute_node' })).toBe(1);
+  });
+
+  it('verify says a re-run cannot fetch it', async () => {
+    const server = await startServer(scenario);
+    const outDir = await newOutDir();
+    await archiveExecutionOutputs(options(server.url, outDir));
+
+    const report = await verifyArchive(outDir);
+    const text = await runCli(['verify', outDir]);
+
+    expect(report.intact).toBe(true);
+    expect(report.entries_not_saved).toBe(1);
+    expect(report.entries_malformed).toBe(1);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      'Not complete: 1 entry not saved; fetch reports why. 1 of them is listed in the run history in an unexpected shape, so no re-run can fetch it.',
+    );
   });
 
   it('fails again on a re-run', async () => {

@@ -385,6 +385,8 @@ export class ExecutionArchiver {
       kind: 'invalid_response',
       message: `Its entry in the run history is not shaped as documented, so its output was not requested: ${problem}`,
     };
+    // Coze support finds the run-history response that listed it by this logid.
+    if (this.manifest.run_history_logid !== null) entry.error.logid = this.manifest.run_history_logid;
     const logFields = { ...this.ids(), title: planned.title, err: problem };
     this.context.logger.error(logFields, 'node run listed in an unexpected shape; its output was not requested');
   }

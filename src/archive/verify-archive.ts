@@ -71,6 +71,11 @@ export interface VerifyReport {
   entries_not_saved: number;
   /** Entries among `entries_not_saved` that expired in Coze, which no re-run can fetch. */
   entries_expired: number;
+  /**
+   * Entries among `entries_not_saved` whose `node_execute_status` entry was not shaped as
+   * documented. A re-run fails them again unless Coze lists them differently.
+   */
+  entries_malformed: number;
   /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */
   execution_errors: { manifest: string; message: string }[];
   /** Manifests of runs that stopped early or of executions still running when archived. They are incomplete, not damaged. */
@@ -98,6 +103,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     entries_checked: 0,
     entries_not_saved: 0,
     entries_expired: 0,
+    entries_malformed: 0,
     execution_errors: [],
     unfinished_runs: [],
     missing: [],
@@ -215,6 +221,9 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     if (entry.status !== 'saved') {
       report.entries_not_saved += 1;
       if (entry.status === 'expired') report.entries_expired += 1;
+      // The manifest records such a node run without a node_execute_uuid.
+      const malformed = entry.status === 'failed' && entry.source === 'execute_nodes' && entry.node_execute_uuid === undefined;
+      if (malformed) report.entries_malformed += 1;
       return Promise.resolve();
     }
     report.entries_checked += 1;

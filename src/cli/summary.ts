@@ -40,7 +40,9 @@ export function textSummary(manifests: readonly ExecutionManifest[], outDir: str
       if (node.possibly_incomplete) lines.push(`  flagged: ${node.file} (${node.incomplete_reasons.join(', ')})`);
       if (node.status === 'failed' || node.status === 'expired') {
         const logid = node.error?.logid ? ` logid ${node.error.logid}` : '';
-        lines.push(`  ${node.status}: ${node.title} ${node.node_execute_uuid ?? ''} ${node.error?.message ?? node.reason ?? ''}${logid}`);
+        // Inline outputs and node runs listed in an unexpected shape have no uuid to show.
+        const parts = [node.title, node.node_execute_uuid, node.error?.message ?? node.reason].filter((part) => part !== undefined && part !== '');
+        lines.push(`  ${node.status}: ${parts.join(' ')}${logid}`);
       }
     }
   }

@@ -47,18 +47,27 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
   const problems = lines.length - 1;
   lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
   // Intact means that every saved file matches. An entry not saved yet is no damage, but it is not archived either.
-  if (report.entries_not_saved > 0) lines.push(notSavedLine(report.entries_not_saved, report.entries_expired, plural));
+  if (report.entries_not_saved > 0) lines.push(notSavedLine(report, plural));
   for (const { manifest, message } of report.execution_errors) lines.push(`Not complete: ${manifest}: ${message}`);
   for (const { manifest, reason } of report.unfinished_runs) lines.push(`Not complete: ${manifest}: ${reason}`);
   return lines;
 }
 
 /** Returns the line on entries not saved, saying which of them a re-run can still fetch. */
-function notSavedLine(notSaved: number, expired: number, plural: Plural): string {
+function notSavedLine(report: VerifyReport, plural: Plural): string {
+  const { entries_not_saved: notSaved, entries_expired: expired, entries_malformed: malformed } = report;
   const head = `Not complete: ${plural(notSaved, 'entry', 'entries')} not saved; fetch reports why.`;
-  if (expired === 0) return `${head} A re-run within 24 hours of the run fetches them.`;
-  if (expired === notSaved) return `${head} They expired in Coze, so no re-run can fetch them.`;
-  return `${head} ${expired} of them expired in Coze, so no re-run can fetch those; a re-run within 24 hours of the run fetches the others.`;
+  if (malformed === 0) {
+    if (expired === 0) return `${head} A re-run within 24 hours of the run fetches them.`;
+    if (expired === notSaved) return `${head} They expired in Coze, so no re-run can fetch them.`;
+    return `${head} ${expired} of them expired in Coze, so no re-run can fetch those; a re-run within 24 hours of the run fetches the others.`;
+  }
+
+  const listed = `${malformed} of them ${malformed === 1 ? 'is' : 'are'} listed in the run history in an unexpected shape`;
+  const lost = expired === 0 ? listed : `${listed} and ${expired} expired in Coze`;
+  const others = notSaved - malformed - expired;
+  const rest = others === 0 ? '' : '; a re-run within 24 hours of the run fetches the others';
+  return `${head} ${lost}, so no re-run can fetch ${malformed + expired === 1 ? 'it' : 'those'}${rest}.`;
 }
 
 function findingDetail(finding: VerifyFinding): string {

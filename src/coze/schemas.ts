@@ -164,12 +164,13 @@ export function describeIssue(issue: z.core.$ZodIssue, path: readonly PropertyKe
 }
 
 /**
- * Returns zod's message, except for a missing field, whose message ends in "received
- * undefined". JSON has no undefined, so that value can only be a field the body lacks. The
- * message is matched, not the issue code, because the in-place check of node runs passes
- * on the message alone.
+ * Returns zod's message for a field of the wrong type without its "Invalid input: " lead, and
+ * "missing" in place of "received undefined": JSON has no undefined, so that value can only
+ * be a field the body lacks. The message is matched, not the issue code, because the
+ * in-place check of node runs passes on the message alone.
  */
 function issueMessage(issue: z.core.$ZodIssue): string {
-  const missing = /^Invalid input: expected (.+), received undefined$/.exec(issue.message);
-  return missing === null ? issue.message : `missing, expected ${missing[1]}`;
+  const wrongType = /^Invalid input: expected (.+), received (.+)$/.exec(issue.message);
+  if (wrongType === null) return issue.message;
+  return wrongType[2] === 'undefined' ? `missing, expected ${wrongType[1]}` : `expected ${wrongType[1]}, received ${wrongType[2]}`;
 }

@@ -272,7 +272,7 @@ describe('CozeClient.getRunHistory', () => {
         title: '附录',
         message:
           'node_execute_status.附录.node_id: numeric id 103.5 is not a whole number; ' +
-          'node_execute_status.附录.is_finish: Invalid input: expected boolean, received string',
+          'node_execute_status.附录.is_finish: expected boolean, received string',
       },
     ]);
     expect(JSON.parse(result.rawBody.toString('utf8')).data[0].node_execute_status).toEqual(statuses);
