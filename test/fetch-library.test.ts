@@ -218,7 +218,7 @@ describe('a node run listed in an unexpected shape', () => {
     expect(server.countRequests({ route: 'execute_node' })).toBe(1);
   });
 
-  it('verify says a re-run cannot fetch it', async () => {
+  it('verify counts it as lost', async () => {
     const server = await startServer(scenario);
     const outDir = await newOutDir();
     await archiveExecutionOutputs(options(server.url, outDir));
@@ -248,7 +248,7 @@ describe('a node run listed in an unexpected shape', () => {
     expect(server.countRequests({ route: 'execute_node' })).toBe(1);
   });
 
-  it('each stays listed when a re-run cannot read run history', async () => {
+  it('stays listed after a failed re-read', async () => {
     const execution = scenario.executions![0]!;
     const statuses = { ...(execution.record!['node_execute_status'] as object), 附件: { node_id: '312', is_finish: false } };
     const server = await startServer({
