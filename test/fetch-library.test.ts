@@ -192,7 +192,7 @@ describe('a node run listed in an unexpected shape', () => {
     ],
   };
 
-  it('fails alone', async () => {
+  it('fails alone, the rest saved', async () => {
     const server = await startServer(scenario);
     const outDir = await newOutDir();
     const manifest = await archiveExecutionOutputs(options(server.url, outDir));

@@ -112,6 +112,37 @@ describe('verify', () => {
     expect(report.unfinished_runs.map((run) => run.manifest)).toEqual([manifest, manifest]);
   });
 
+  it('sorts entries a re-run cannot fetch', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    const [malformed, expired, failed] = saved.nodes;
+    expect(saved.nodes.length).toBeGreaterThanOrEqual(3);
+    const notSaved = { file: null, bytes: null, sha256: null };
+    const nodes = saved.nodes.map((node) => {
+      if (node === malformed) {
+        const { node_execute_uuid: _dropped, ...rest } = node;
+        return { ...rest, ...notSaved, source: 'execute_nodes', status: 'failed' };
+      }
+      if (node === expired) return { ...node, ...notSaved, status: 'expired' };
+      if (node === failed) return { ...node, ...notSaved, status: 'failed' };
+      return node;
+    });
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, nodes }));
+    for (const node of [malformed, expired, failed]) await rm(path.join(folderOf(out, IDS.saved), node!.file!));
+
+    const text = await runBatchCli(['verify', out]);
+    const report = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      'Not complete: 3 entries not saved; fetch reports why. 1 of them is listed in the run history in an unexpected shape ' +
+        'and 1 expired in Coze, so no re-run can fetch those; a re-run within 24 hours of the run fetches the others.',
+    );
+    expect(report.entries_not_saved).toBe(3);
+    expect(report.entries_expired).toBe(1);
+    expect(report.entries_malformed).toBe(1);
+  });
+
   it('finds missing, altered and unexpected files', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);

@@ -58,6 +58,8 @@ export function discoverNodeRuns(record: RunHistoryRecord): PlannedEntry[] {
 /**
  * Plans a node run whose `node_execute_status` entry the client left out as not shaped as
  * documented. Without a trusted `node_execute_uuid` it is keyed by its title.
+ * NOTE: an entry whose `node_execute_uuid` is valid while another field is not could still be
+ * fetched; it fails here like the others, and its valid fields are not recorded.
  */
 export function invalidNodeRunEntry(run: InvalidNodeRun): PlannedEntry {
   return {
