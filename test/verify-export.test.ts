@@ -13,6 +13,7 @@ import {
   batchScenario,
   Cleanups,
   expectedOutputs,
+  fastFlags,
   IDS,
   nearExpiryExecution,
   runBatchCli,
@@ -206,18 +207,29 @@ describe('verify', () => {
     ]);
     expect(report.altered).toEqual([]);
     expect(report.unexpected).toEqual([]);
+
+    const text = await runBatchCli(['verify', out]);
+    expect(text.stdout).toContain(
+      `missing: ${BATCH_WORKFLOW}/${IDS.saved}/${file} (a folder, not a file; once it is moved out of the way, ` +
+        'a fetch of this execution within 24 hours of its run saves the file)',
+    );
   });
 
-  it('text report names each problem', async () => {
+  it('text report names each problem and what to do', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);
-    await rm(path.join(folderOf(out, IDS.saved), saved.nodes[0]!.file!));
+    const [missing, altered] = saved.nodes.map((node) => node.file!);
+    await rm(path.join(folderOf(out, IDS.saved), missing!));
+    await appendFile(path.join(folderOf(out, IDS.saved), altered!), 'x');
+    const bytes = saved.nodes[1]!.bytes!;
 
     const result = await runBatchCli(['verify', out]);
 
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.saved}/${saved.nodes[0]!.file}`);
-    expect(result.stdout).toContain('Archive damaged: 1 problem.');
+    const refetch = 'a fetch of this execution within 24 hours of its run saves it again';
+    expect(result.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.saved}/${missing} (file not found; ${refetch})`);
+    expect(result.stdout).toContain(`altered: ${BATCH_WORKFLOW}/${IDS.saved}/${altered} (size ${bytes + 1}, manifest says ${bytes}; ${refetch})`);
+    expect(result.stdout).toContain('Archive damaged: 2 problems.');
   });
 
   it('missing or empty folder exits 2', async () => {
@@ -255,6 +267,62 @@ describe('verify', () => {
       expect.arrayContaining([expect.stringContaining('resolves outside'), expect.stringContaining('links outside')]),
     );
     expect(report.altered).toEqual([]);
+  });
+});
+
+describe('a folder where an output file goes', () => {
+  it('fails those entries alone, says what to move, and saves them once moved', async () => {
+    const scenario = batchScenario([savedExecution()]);
+    const server = await cleanups.server(scenario);
+    const out = await cleanups.folder('coze-verify-');
+    const fetch = () => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved, ...fastFlags(server.url, out)]);
+    expect((await fetch()).code).toBe(0);
+
+    const first = await manifestOf(out, IDS.saved);
+    const node = first.nodes.find((entry) => entry.source === 'execute_nodes')!;
+    const inline = first.nodes.find((entry) => entry.source === 'inline')!;
+    for (const entry of [node, inline]) {
+      await rm(path.join(folderOf(out, IDS.saved), entry.file!));
+      await mkdir(path.join(folderOf(out, IDS.saved), entry.file!));
+    }
+
+    const blocked = await fetch();
+    const second = await manifestOf(out, IDS.saved);
+    const message = (file: string) => `Could not save ${file}: a folder is in its place. Move the folder out of the way, then fetch again.`;
+
+    expect(blocked.code).toBe(1);
+    expect(second.stopped).toBeUndefined();
+    expect(second.nodes.map((entry) => [entry.title, entry.status, entry.error?.kind, entry.error?.message])).toEqual([
+      [node.title, 'failed', 'write_failed', message(node.file!)],
+      [first.nodes[1]!.title, 'saved', undefined, undefined],
+      [inline.title, 'failed', 'write_failed', message(inline.file!)],
+    ]);
+    // The message names the file inside its execution folder, not the absolute path of a temporary file.
+    expect(blocked.stderr).not.toContain(folderOf(out, IDS.saved));
+    // Entries without a uuid, such as inline ones, list the title and the message with one space.
+    expect(blocked.stderr).toContain(`failed: ${inline.title} ${message(inline.file!)}`);
+
+    const verified = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(verified.stdout) as VerifyReport;
+    expect(verified.code).toBe(0);
+    expect([report.entries_not_saved, report.entries_unwritable]).toEqual([2, 2]);
+    expect((await runBatchCli(['verify', out])).stdout).toContain(
+      "2 of them failed because their files could not be written: fix what fetch names, such as a folder in a file's place, before the re-run.",
+    );
+
+    for (const entry of [node, inline]) await rm(path.join(folderOf(out, IDS.saved), entry.file!), { recursive: true });
+    const moved = await fetch();
+    const third = await manifestOf(out, IDS.saved);
+
+    expect(moved.code).toBe(0);
+    expect(third.nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256])).toEqual(
+      first.nodes.map((entry) => ['saved', entry.file, entry.bytes, entry.sha256]),
+    );
+    expect(expectedOutputs(scenario, IDS.saved).get(node.node_execute_uuid!)?.sha256).toBe(node.sha256);
+    for (const entry of third.nodes) {
+      const text = await readFile(path.join(folderOf(out, IDS.saved), entry.file!), 'utf8');
+      expect(sha256(text)).toBe(entry.sha256);
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, OutputWriteError, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
 import type { ParsedRunHistory, RunHistoryResult, StreamedNodeOutput } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
@@ -368,7 +368,12 @@ export class ExecutionArchiver {
     }
 
     if (planned.source === 'inline') {
-      await this.saveText(planned, entry, planned.inlineText ?? '', { isOutputTrimmed: isTrimmed });
+      try {
+        await this.saveText(planned, entry, planned.inlineText ?? '', { isOutputTrimmed: isTrimmed });
+      } catch (error) {
+        if (!(error instanceof OutputWriteError)) throw error;
+        this.failWrite(planned, entry, error);
+      }
       return;
     }
     if (isRunning && planned.isFinish === false) {
@@ -389,6 +394,14 @@ export class ExecutionArchiver {
     if (this.manifest.run_history_logid !== null) entry.error.logid = this.manifest.run_history_logid;
     const logFields = { ...this.ids(), title: planned.title, err: problem };
     this.context.logger.error(logFields, 'node run listed in an unexpected shape; its output was not requested');
+  }
+
+  /** Records an output whose file could not be written; the other entries go on. */
+  private failWrite(planned: PlannedEntry, entry: ManifestEntry, error: OutputWriteError): void {
+    entry.status = 'failed';
+    entry.error = describeError(error);
+    const logFields = { ...this.ids(), title: planned.title, source: planned.source, errno: error.errno, err: error.message };
+    this.context.logger.error(logFields, 'output could not be saved');
   }
 
   /** Keeps an entry an earlier run saved, when its file still matches size and sha256. */
@@ -434,6 +447,10 @@ export class ExecutionArchiver {
     } catch (error) {
       entry.attempts = tally.attempts;
       if (isFatal(error)) throw error;
+      if (error instanceof OutputWriteError) {
+        this.failWrite(planned, entry, error);
+        return;
+      }
 
       if (this.controller.signal.aborted) {
         entry.reason = 'interrupted';
@@ -492,7 +509,12 @@ export class ExecutionArchiver {
   private async saveOutput(planned: PlannedEntry, entry: ManifestEntry, output: OutputFile, facts: OutputFacts): Promise<void> {
     const file = this.fileFor(planned);
     const bytes = output.bytes;
-    const sha256 = await output.commit(resolveInside(this.folder, file));
+    let sha256: string;
+    try {
+      sha256 = await output.commit(resolveInside(this.folder, file));
+    } catch (error) {
+      throw asOutputWriteError(error, file);
+    }
 
     const reasons = incompleteReasons({ bytes, ...facts }, this.context.flagBytes);
     entry.status = 'saved';
@@ -697,6 +719,13 @@ function planOutputs({ record, invalidNodeRuns }: ParsedRunHistory): OutputPlan 
   // The inline outputs of a running execution are not final; the next run archives them.
   const inline = isRunning ? [] : discoverInlineOutputs(record);
   return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };
+}
+
+/** Turns a file system error at one output's own path into that entry's failure; the rest pass through. */
+function asOutputWriteError(error: unknown, file: string): unknown {
+  const isFileSystemError = error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
+  if (!isFileSystemError || isFatal(error)) return error;
+  return new OutputWriteError(file, error as NodeJS.ErrnoException);
 }
 
 function isFatal(error: unknown): boolean {

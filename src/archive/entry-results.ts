@@ -1,4 +1,4 @@
-import { CozeRequestError } from '../coze/errors.js';
+import { CozeRequestError, OutputWriteError } from '../coze/errors.js';
 import type { PlannedEntry } from './discover-entries.js';
 import type { EntryError, ManifestEntry } from './manifest.js';
 
@@ -34,6 +34,7 @@ export function describeError(error: unknown): EntryError {
     if (error.logid !== undefined) described.logid = error.logid;
     return described;
   }
+  if (error instanceof OutputWriteError) return { message: error.message, kind: 'write_failed' };
   return { message: error instanceof Error ? error.message : String(error) };
 }
 

@@ -34,6 +34,8 @@ const archivedEntrySchema = z.looseObject({
   is_finish: z.boolean().nullable().optional(),
   possibly_incomplete: z.boolean().optional(),
   incomplete_reasons: z.array(z.string()).optional(),
+  // Only the kind is read; an error of another shape is ignored, not a reason to reject the manifest.
+  error: z.looseObject({ kind: z.string().optional() }).optional().catch(undefined),
 });
 export type ArchivedEntry = z.infer<typeof archivedEntrySchema>;
 
@@ -76,6 +78,11 @@ export interface VerifyReport {
    * documented. A re-run fails them again unless Coze lists them differently.
    */
   entries_malformed: number;
+  /**
+   * Entries among `entries_not_saved` whose file could not be written, such as with a folder
+   * in its place. A re-run saves them once what the error names is fixed.
+   */
+  entries_unwritable: number;
   /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */
   execution_errors: { manifest: string; message: string }[];
   /** Manifests of runs that stopped early or of executions still running when archived. They are incomplete, not damaged. */
@@ -104,6 +111,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     entries_not_saved: 0,
     entries_expired: 0,
     entries_malformed: 0,
+    entries_unwritable: 0,
     execution_errors: [],
     unfinished_runs: [],
     missing: [],
@@ -224,6 +232,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
       // The manifest records such a node run without a node_execute_uuid.
       const malformed = entry.status === 'failed' && entry.source === 'execute_nodes' && entry.node_execute_uuid === undefined;
       if (malformed) report.entries_malformed += 1;
+      if (entry.status === 'failed' && entry.error?.kind === 'write_failed') report.entries_unwritable += 1;
       return Promise.resolve();
     }
     report.entries_checked += 1;

@@ -129,7 +129,9 @@ function entryDetails(m: ExecutionManifest | undefined): string[] {
   const details: string[] = [];
   for (const node of m?.nodes ?? []) {
     if (node.status === 'failed' || node.status === 'expired') {
-      details.push(withLogid(`${node.status}: ${node.title} ${node.node_execute_uuid ?? ''} ${node.error?.message ?? node.reason ?? ''}`, node.error?.logid));
+      // Inline outputs and node runs listed in an unexpected shape have no uuid to show.
+      const parts = [node.title, node.node_execute_uuid, node.error?.message ?? node.reason].filter((part) => part !== undefined && part !== '');
+      details.push(withLogid(`${node.status}: ${parts.join(' ')}`, node.error?.logid));
     }
     if (node.possibly_incomplete) details.push(`flagged: ${node.file} (${node.incomplete_reasons.join(', ')})`);
   }

@@ -42,7 +42,7 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
     ['invalid', report.invalid],
   ];
   for (const [label, findings] of groups) {
-    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(finding)})`);
+    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(label, finding)})`);
   }
   const problems = lines.length - 1;
   lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
@@ -55,6 +55,14 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
 
 /** Returns the line on entries not saved, saying which of them a re-run can still fetch. */
 function notSavedLine(report: VerifyReport, plural: Plural): string {
+  const line = refetchLine(report, plural);
+  const unwritable = report.entries_unwritable;
+  if (unwritable === 0) return line;
+  const verb = unwritable === 1 ? 'its file' : 'their files';
+  return `${line} ${unwritable} of them failed because ${verb} could not be written: fix what fetch names, such as a folder in a file's place, before the re-run.`;
+}
+
+function refetchLine(report: VerifyReport, plural: Plural): string {
   const { entries_not_saved: notSaved, entries_expired: expired, entries_malformed: malformed } = report;
   const head = `Not complete: ${plural(notSaved, 'entry', 'entries')} not saved; fetch reports why.`;
   if (malformed === 0) {
@@ -70,8 +78,20 @@ function notSavedLine(report: VerifyReport, plural: Plural): string {
   return `${head} ${lost}, so no re-run can fetch ${malformed + expired === 1 ? 'it' : 'those'}${rest}.`;
 }
 
-function findingDetail(finding: VerifyFinding): string {
-  if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}`;
-  if (finding.reason === 'sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}`;
-  return finding.reason;
+/** The fetch that brings back a missing or altered output, which Coze keeps for 24 hours after the run. */
+const REFETCH = 'a fetch of this execution within 24 hours of its run';
+
+/**
+ * Returns a finding's reason with what to do about it. The other findings' reasons carry their
+ * own advice; these keep short reasons in `--json`, where scripts match them.
+ */
+function findingDetail(label: string, finding: VerifyFinding): string {
+  if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}; ${REFETCH} saves it again`;
+  if (finding.reason === 'sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}; ${REFETCH} saves it again`;
+  if (label !== 'missing') return finding.reason;
+
+  if (finding.reason === 'run-history file not found') return `${finding.reason}; a fetch of this execution saves it again`;
+  // A fetch cannot rename its file over a folder, so that has to move first.
+  if (finding.reason !== 'file not found') return `${finding.reason}; once it is moved out of the way, ${REFETCH} saves the file`;
+  return `${finding.reason}; ${REFETCH} saves it again`;
 }

@@ -123,3 +123,25 @@ export class ArchiveWriteError extends Error {
     this.errno = cause.code;
   }
 }
+
+/**
+ * One output's file cannot be written for a cause at its own path, such as a folder where the
+ * file should be. That entry fails and the run goes on, unlike an `ArchiveWriteError`.
+ */
+export class OutputWriteError extends Error {
+  override readonly name = 'OutputWriteError';
+  readonly errno: string | undefined;
+
+  /** `file` is the output's path relative to its execution folder. */
+  constructor(file: string, cause: NodeJS.ErrnoException) {
+    super(`Could not save ${file}: ${explainWriteFault(cause)}`, { cause });
+    this.errno = cause.code;
+  }
+}
+
+function explainWriteFault(cause: NodeJS.ErrnoException): string {
+  if (cause.code === 'EISDIR') return 'a folder is in its place. Move the folder out of the way, then fetch again.';
+  // Node's message names the absolute paths after its first comma; what went wrong comes before it.
+  const fault = cause.message.split(', ')[0];
+  return `${fault}${cause.syscall === undefined ? '' : ` (${cause.syscall})`}. Fetch again once that is fixed.`;
+}
