@@ -361,6 +361,16 @@ describe('export', () => {
     }
   });
 
+  it('counts one entry and one manifest in the singular', async () => {
+    const single = { ...savedExecution(), record: {}, nodes: savedExecution().nodes!.slice(0, 1) };
+    const out = await makeArchive(batchScenario([single]));
+
+    const result = await runBatchCli(['export', out]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`Exported 1 entry (${Buffer.byteLength('今天的归档已经完成，共处理三份报告。')} bytes) from 1 manifest to stdout.`);
+  });
+
   it('--output replaces the file atomically', async () => {
     const out = await makeArchive();
     const target = await cleanups.folder('coze-export-');

@@ -20,7 +20,7 @@ export function exportCommand(environment: CliEnvironment): Command {
     .action(async (dir: string, flags: ExportFlags) => {
       // Imported here, not at the top, so `--help` does not load them.
       const { exportArchive, exportArchiveToFile } = await import('../archive/export-archive.js');
-      const { terminalText } = await import('../batch/batch-summary.js');
+      const { plural, terminalText } = await import('../batch/batch-summary.js');
 
       let result: ExportResult;
       try {
@@ -33,15 +33,18 @@ export function exportCommand(environment: CliEnvironment): Command {
         return;
       }
 
-      environment.stderr.write(terminalText(exportLines(result, flags.output)));
+      environment.stderr.write(terminalText(exportLines(result, flags.output, plural)));
       environment.exitCode = result.skipped.length === 0 ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
 
-function exportLines(result: ExportResult, output: string | undefined): string[] {
+/** Formatter of a count and its noun, from `batch-summary.js`, passed in because that module loads late. */
+type Plural = (count: number, noun: string, pluralNoun?: string) => string;
+
+function exportLines(result: ExportResult, output: string | undefined, plural: Plural): string[] {
   const lines = result.skipped.map((skip) => `coze-node-outputs: skipped ${skip.path}: ${skip.reason}`);
   lines.push(
-    `Exported ${result.exported} entries (${result.bytes} bytes) from ${result.manifests} manifests to ${output ?? 'stdout'}` +
+    `Exported ${plural(result.exported, 'entry', 'entries')} (${result.bytes} bytes) from ${plural(result.manifests, 'manifest')} to ${output ?? 'stdout'}` +
       `${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}.`,
   );
   return lines;
