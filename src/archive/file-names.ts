@@ -6,7 +6,12 @@ export const MAX_COMPONENT_BYTES = 255;
 /** Bytes kept free in every name for the temporary suffix of an atomic write. */
 export const TEMP_SUFFIX_BYTES = 16;
 
-const FORBIDDEN_CHARACTERS = /[<>:"/\\|?*\u0000-\u001f\u007f-\u009f]/g;
+/**
+ * Characters no file name gets: separators, those Windows forbids and control characters.
+ * Line and paragraph separators split a name across lines in a listing, and bidirectional
+ * controls make a name display in another order than it is stored, so they go too.
+ */
+const FORBIDDEN_CHARACTERS = /[<>:"/\\|?*\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /**
  * Names Windows reserves whatever the extension, compared case-insensitively on the stem.

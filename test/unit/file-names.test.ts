@@ -41,6 +41,8 @@ describe('sanitizeComponent', () => {
     ['question mark', 'a?b', 'a_b'],
     ['asterisk', 'a*b', 'a_b'],
     ['control characters', 'a\u0000b\tc\nd\u001fe\u007ff\u0085g', 'a_b_c_d_e_f_g'],
+    ['line and paragraph separators', '第一行\u2028第二行\u2029完', '第一行_第二行_完'],
+    ['bidirectional controls', 'invoice\u202Etxt.exe\u202C\u2066x\u2069\u200Fy\u200E', 'invoice_txt.exe__x__y_'],
     ['trailing dots and spaces', 'title. . ', 'title'],
     ['trailing ideographic space', '标题\u3000', '标题'],
     ['path traversal', '../../etc/passwd', '___.._etc_passwd'],
