@@ -340,6 +340,12 @@ describe('finished execution archive', () => {
     expect(manifest.error).toBeUndefined();
   });
 
+  it('stamps the last version with the finish time', () => {
+    expect(manifest.finished_at).not.toBeNull();
+    expect(manifest.updated_at).toBe(manifest.finished_at);
+    expect(Date.parse(manifest.started_at)).toBeLessThanOrEqual(Date.parse(manifest.finished_at!));
+  });
+
   it('records the sent X-Tt-Logid', () => {
     expect(sentHistory.logid).toMatch(/^\d{14}[0-9A-F]{20}$/);
     expect(manifest.run_history_logid).toBe(sentHistory.logid);

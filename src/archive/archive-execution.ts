@@ -668,7 +668,8 @@ export class ExecutionArchiver {
   private snapshot(): ExecutionManifest {
     const m = this.manifest;
     m.totals = computeTotals(m.nodes);
-    m.updated_at = new Date(this.context.now()).toISOString();
+    // The last version carries the finish time, so `updated_at` never comes after `finished_at`.
+    m.updated_at = m.finished_at ?? new Date(this.context.now()).toISOString();
     m.complete =
       m.error === undefined &&
       m.stopped === undefined &&
