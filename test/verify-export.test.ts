@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { archiveExecutions, exportArchive, verifyArchive, type ExecutionManifest, type VerifyReport } from '../src/index.js';
+import { computeTotals, type ManifestEntry } from '../src/archive/manifest.js';
 import type { Scenario } from '../src/fake-server/index.js';
 import {
   BATCH_TOKEN,
@@ -39,6 +40,11 @@ async function makeArchive(scenario: Scenario = batchScenario([savedExecution(),
 
 function manifestOf(out: string, executeId: string): Promise<ExecutionManifest> {
   return readJson<ExecutionManifest>(path.join(out, BATCH_WORKFLOW, executeId, 'manifest.json'));
+}
+
+/** Gives an edited manifest the totals fetch would write for its entries. */
+function withTotals<T extends { nodes: readonly object[] }>(manifest: T): T & { totals: ReturnType<typeof computeTotals> } {
+  return { ...manifest, totals: computeTotals(manifest.nodes as ManifestEntry[]) };
 }
 
 function folderOf(out: string, executeId: string): string {
@@ -94,7 +100,7 @@ describe('verify', () => {
     await rm(path.join(folderOf(out, IDS.nearExpiry), expiredEntry.file!));
     const nodes = nearExpiry.nodes.map((node) => (node === expiredEntry ? { ...node, status: 'expired', file: null, bytes: null, sha256: null } : node));
     const stopped = 'token rejected (HTTP 401)';
-    const edited = { ...nearExpiry, nodes, stopped, execute_status: 'Running' };
+    const edited = withTotals({ ...nearExpiry, nodes, stopped, execute_status: 'Running' });
     await writeFile(path.join(folderOf(out, IDS.nearExpiry), 'manifest.json'), JSON.stringify(edited));
 
     const text = await runBatchCli(['verify', out]);
@@ -128,7 +134,7 @@ describe('verify', () => {
       if (node === failed) return { ...node, ...notSaved, status: 'failed' };
       return node;
     });
-    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, nodes }));
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify(withTotals({ ...saved, nodes })));
     for (const node of [malformed, expired, failed]) await rm(path.join(folderOf(out, IDS.saved), node!.file!));
 
     const text = await runBatchCli(['verify', out]);
@@ -189,6 +195,31 @@ describe('verify', () => {
     expect(report.temporary.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/part.txt.tmp-0a1b2c3d`]);
     expect(report.temporary[0]!.reason).toContain('the next fetch of this execution removes it');
     expect(report.invalid).toEqual([]);
+  });
+
+  it('names totals that do not match the entries', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    const totals = { ...saved.totals, saved: saved.totals.saved + 1, bytes: 7 };
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, totals }));
+
+    const result = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(result.stdout) as VerifyReport;
+    const manifest = `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`;
+
+    expect(result.code).toBe(1);
+    expect(report.invalid).toEqual([
+      {
+        path: manifest,
+        manifest,
+        reason:
+          `totals do not match the entries (saved ${saved.totals.saved + 1} in totals, ${saved.totals.saved} in entries; ` +
+          `bytes 7 in totals, ${saved.totals.bytes} in entries); a fetch of this execution writes the manifest again`,
+      },
+    ]);
+    // The files themselves are still checked.
+    expect(report.entries_checked).toBe(4);
+    expect(report.missing).toEqual([]);
   });
 
   it('names a folder in place of a file', async () => {

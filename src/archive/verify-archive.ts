@@ -46,6 +46,8 @@ const archivedManifestSchema = z.looseObject({
   execute_status: z.string().nullable().optional(),
   error: z.looseObject({ message: z.string() }).nullable().optional(),
   stopped: z.string().optional(),
+  // Checked against the entries by `totalsProblem`, which names each count that differs.
+  totals: z.record(z.string(), z.unknown()).optional(),
   nodes: z.array(archivedEntrySchema),
 });
 export type ArchivedManifest = z.infer<typeof archivedManifestSchema>;
@@ -222,6 +224,9 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     report.unfinished_runs.push({ manifest: manifestName, reason: 'the execution was still running in Coze; a re-run after it finishes fetches the rest' });
   }
 
+  const totals = totalsProblem(manifest);
+  if (totals !== undefined) report.invalid.push({ path: manifestName, manifest: manifestName, reason: totals });
+
   const referenced = new Set<string>([MANIFEST_FILE]);
   const hashSlots = pLimit(HASH_CONCURRENCY);
   const checks = manifest.nodes.map((entry) => {
@@ -245,6 +250,30 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     await checkExists(archive, folder, manifestName, manifest.execution_file, report);
   }
   await findStrayFiles(archive, folder, manifestName, referenced, report);
+}
+
+/**
+ * Compares a manifest's totals with counts of its entries, made as fetch makes them. Every
+ * version fetch writes has matching totals, so a difference means the file was changed since.
+ */
+function totalsProblem(manifest: ArchivedManifest): string | undefined {
+  if (manifest.totals === undefined) return undefined;
+
+  const count = (keep: (entry: ArchivedEntry) => boolean): number => manifest.nodes.filter(keep).length;
+  const counted: Record<string, number> = {
+    entries: manifest.nodes.length,
+    saved: count((entry) => entry.status === 'saved'),
+    failed: count((entry) => entry.status === 'failed'),
+    pending: count((entry) => entry.status === 'pending'),
+    expired: count((entry) => entry.status === 'expired'),
+    flagged: count((entry) => entry.possibly_incomplete === true),
+    bytes: manifest.nodes.reduce((sum, entry) => sum + (entry.status === 'saved' ? (entry.bytes ?? 0) : 0), 0),
+  };
+
+  const differing = Object.entries(counted).filter(([name, count]) => manifest.totals![name] !== count);
+  if (differing.length === 0) return undefined;
+  const details = differing.map(([name, count]) => `${name} ${JSON.stringify(manifest.totals![name]) ?? 'missing'} in totals, ${count} in entries`);
+  return `totals do not match the entries (${details.join('; ')}); a fetch of this execution writes the manifest again`;
 }
 
 async function checkEntry(archive: OpenedArchive, folder: string, manifestName: string, entry: ArchivedEntry, report: VerifyReport): Promise<void> {
