@@ -87,6 +87,40 @@ describe('interruption', () => {
     expect(server.requests.at(-1)?.nodeExecuteUuid).toBe(nodeUuid(3));
   });
 
+  it('SIGINT still saves inline outputs, which need no request', async () => {
+    const slowNode = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(1), times: 1, action: { type: 'slowBody' as const, chunkBytes: 2_048, delayMs: 100 } };
+    const scenario = executionScenario(3, { faults: [slowNode] }, () => ({ text: nodeText(0, 20_000) }));
+    const inline = { Output: '{"answer":"完成"}', 摘要: '归档已完成。' };
+    scenario.executions![0]!.record = { output: inline };
+    const server = await start(scenario);
+    const outDir = await tempDir();
+    const folder = path.join(outDir, WORKFLOW_ID, EXECUTE_ID);
+
+    const result = await runCli(fetchArgs(server, outDir, ['--concurrency', '1']), {
+      env,
+      onSpawn: (child) => {
+        void waitFor(() => server.countRequests({ route: 'execute_node' }) === 1)
+          .then(() => new Promise((resolve) => setTimeout(resolve, 300)))
+          .then(() => child.kill('SIGINT'));
+      },
+    });
+    const manifest = await readJson<ExecutionManifest>(path.join(folder, 'manifest.json'));
+    const inlineEntries = manifest.nodes.filter((node) => node.source === 'inline');
+    const nodeEntries = manifest.nodes.filter((node) => node.source === 'execute_nodes');
+
+    expect(result.code).toBe(130);
+    expect(manifest.stopped).toBe('interrupted');
+    // Only the slow node was requested; the others were not started.
+    expect(server.countRequests({ route: 'execute_node' })).toBe(1);
+    expect(nodeEntries.map((node) => [node.status, node.reason])).toEqual(Array.from({ length: 3 }, () => ['pending', 'interrupted']));
+    expect(inlineEntries.map((node) => node.title).sort()).toEqual(Object.keys(inline).sort());
+    for (const entry of inlineEntries) {
+      expect(entry.status).toBe('saved');
+      const text = await readFile(path.join(folder, entry.file!), 'utf8');
+      expect(text).toBe(inline[entry.title as keyof typeof inline]);
+    }
+  });
+
   it('second signal exits at once', async () => {
     // A slow 200 KB body: past 64 KiB it streams to a temporary file, which must not survive.
     const slowNode = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(2), times: 1, action: { type: 'slowBody' as const, chunkBytes: 16_384, delayMs: 200 } };

@@ -362,7 +362,10 @@ export class ExecutionArchiver {
     }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
-    if (this.controller.signal.aborted) {
+    // An inline output is already in memory and needs no request, so an interrupted run still
+    // writes it. After a fatal error, such as a full disk, nothing more is written.
+    const keepsInline = planned.source === 'inline' && this.fatalError === undefined;
+    if (this.controller.signal.aborted && !keepsInline) {
       entry.reason = 'interrupted';
       return;
     }
