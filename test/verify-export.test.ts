@@ -222,6 +222,35 @@ describe('verify', () => {
     expect(report.missing).toEqual([]);
   });
 
+  it('names execution folders without a manifest', async () => {
+    const out = await makeArchive();
+    await rm(path.join(folderOf(out, IDS.saved), 'manifest.json'));
+    // As a run killed before its first manifest leaves it, and a folder made by hand.
+    const killed = path.join(out, BATCH_WORKFLOW, '7431826405913479001');
+    await mkdir(killed, { recursive: true });
+    await writeFile(path.join(killed, 'execution.json'), '{"code":0}');
+    const byHand = path.join(out, BATCH_WORKFLOW, '7431826405913479002', 'nodes');
+    await mkdir(byHand, { recursive: true });
+    await writeFile(path.join(byHand, 'x.txt'), 'x');
+
+    const result = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(result.stdout) as VerifyReport;
+    const reason = 'manifest.json missing from a folder that holds an execution\'s files, so they cannot be checked; a fetch of this execution writes it again';
+
+    expect(result.code).toBe(1);
+    expect(report.intact).toBe(false);
+    expect(report.manifests).toBe(1);
+    expect(report.invalid.map((finding) => [finding.path, finding.reason])).toEqual(
+      [IDS.saved, '7431826405913479001', '7431826405913479002'].map((id) => [`${BATCH_WORKFLOW}/${id}/manifest.json`, reason]),
+    );
+
+    // With no manifest left at all, the archive is still damaged, not the wrong folder.
+    await rm(path.join(folderOf(out, IDS.nearExpiry), 'manifest.json'));
+    const none = await runBatchCli(['verify', out]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain(`invalid: ${BATCH_WORKFLOW}/${IDS.nearExpiry}/manifest.json (${reason})`);
+  });
+
   it('names a folder in place of a file', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);
@@ -390,6 +419,22 @@ describe('export', () => {
         if (entry.source === 'execute_nodes') expect(row['sha256']).toBe(expected.get(entry.node_execute_uuid!)!.sha256);
       }
     }
+  });
+
+  it('names an execution folder without a manifest as skipped', async () => {
+    const out = await makeArchive();
+    await rm(path.join(folderOf(out, IDS.saved), 'manifest.json'));
+
+    const result = await runBatchCli(['export', out]);
+    const rows = result.stdout.split('\n').filter((line) => line !== '');
+
+    expect(result.code).toBe(1);
+    expect(rows).toHaveLength((await manifestOf(out, IDS.nearExpiry)).nodes.length);
+    expect(result.stderr).toContain(
+      `skipped ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: no manifest.json, so this execution's outputs are not exported; ` +
+        'a fetch of this execution writes it again',
+    );
+    expect(result.stderr).toContain('from 1 manifest to stdout; 1 skipped.');
   });
 
   it('counts one entry and one manifest in the singular', async () => {

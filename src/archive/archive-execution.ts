@@ -17,8 +17,10 @@ import {
   computeTotals,
   entryKey,
   EXECUTION_FILE,
+  INLINE_FOLDER,
   MANIFEST_FILE,
   MANIFEST_VERSION,
+  NODES_FOLDER,
   readPreviousManifest,
   type ExecutionManifest,
   type ManifestEntry,
@@ -44,9 +46,6 @@ export interface ExecutionTarget {
   workflowId: string;
   executeId: string;
 }
-
-const NODES_FOLDER = 'nodes';
-const INLINE_FOLDER = 'inline';
 
 /** Coze codes that mean "no such resource"; for an old execution they mean expired. */
 const GONE_CODES = new Set([4200, 4314]);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { UsageError } from '../coze/errors.js';
 import { toArchiveError } from './atomic-write.js';
 import { sha256Hex } from './file-digest.js';
+import { MANIFEST_FILE } from './manifest.js';
 import {
   openArchive,
   readArchivedManifest,
@@ -45,6 +46,10 @@ export async function exportArchive(dir: string, writable: NodeJS.WritableStream
 
   try {
     for (const manifestPath of archive.manifests) await exportExecution(archive, manifestPath, output, result);
+    for (const folder of archive.foldersWithoutManifest) {
+      const reason = `no ${MANIFEST_FILE}, so this execution's outputs are not exported; a fetch of this execution writes it again`;
+      result.skipped.push({ path: relativeName(archive.root, path.join(folder, MANIFEST_FILE)), reason });
+    }
   } finally {
     output.release();
   }

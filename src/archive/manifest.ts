@@ -5,6 +5,9 @@ import type { IncompleteReason } from './incomplete-flags.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const EXECUTION_FILE = 'execution.json';
+/** Subfolders of an execution folder: outputs of node runs, and outputs found inline in the run history. */
+export const NODES_FOLDER = 'nodes';
+export const INLINE_FOLDER = 'inline';
 export const MANIFEST_VERSION = 1;
 
 export type EntryStatus = 'saved' | 'failed' | 'pending' | 'expired';

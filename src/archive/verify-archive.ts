@@ -9,10 +9,10 @@ import { z } from 'zod';
 import { UsageError } from '../coze/errors.js';
 import { TEMPORARY_FILE_PATTERN } from './atomic-write.js';
 import { resolveInside } from './file-names.js';
-import { MANIFEST_FILE } from './manifest.js';
+import { EXECUTION_FILE, INLINE_FOLDER, MANIFEST_FILE, NODES_FOLDER } from './manifest.js';
 
 /** Files an execution folder contains besides its outputs. */
-const EXECUTION_FILE_NAMES = new Set([MANIFEST_FILE, 'execution.json']);
+const EXECUTION_FILE_NAMES = new Set([MANIFEST_FILE, EXECUTION_FILE]);
 
 /** Atomic writes leave `<name>.tmp-<hex>` behind when a run is killed mid-write. */
 
@@ -124,6 +124,14 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   };
 
   for (const manifestPath of archive.manifests) await verifyExecution(archive, manifestPath, report);
+  for (const folder of archive.foldersWithoutManifest) {
+    const manifestName = relativeName(archive.root, path.join(folder, MANIFEST_FILE));
+    report.invalid.push({
+      path: manifestName,
+      manifest: manifestName,
+      reason: `${MANIFEST_FILE} missing from a folder that holds an execution's files, so they cannot be checked; a fetch of this execution writes it again`,
+    });
+  }
 
   const problems = report.missing.length + report.altered.length + report.unexpected.length + report.temporary.length + report.invalid.length;
   report.intact = problems === 0;
@@ -135,6 +143,8 @@ export interface OpenedArchive {
   root: string;
   realRoot: string;
   manifests: string[];
+  /** Folders laid out as an execution's, with no manifest: a run killed before writing one, or one deleted since. */
+  foldersWithoutManifest: string[];
 }
 
 /** Resolves `dir` and lists its manifests; throws `UsageError` for a missing folder or none. */
@@ -150,10 +160,36 @@ export async function openArchive(dir: string): Promise<OpenedArchive> {
   }
 
   const manifests = (await listFiles(root, () => true, (file) => path.basename(file) === MANIFEST_FILE)).sort();
-  if (manifests.length === 0) {
+  const foldersWithoutManifest = (await findFoldersWithoutManifest(root)).sort();
+  if (manifests.length === 0 && foldersWithoutManifest.length === 0) {
     throw new UsageError(`No ${MANIFEST_FILE} under ${root}: pass the --out folder of a fetch run.`);
   }
-  return { root, realRoot, manifests };
+  return { root, realRoot, manifests, foldersWithoutManifest };
+}
+
+/**
+ * Lists the folders under `folder`, itself included, that hold `execution.json` or a `nodes` or
+ * `inline` subfolder but no manifest. Symbolic links to folders are not followed.
+ */
+async function findFoldersWithoutManifest(folder: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+
+  const isOutputFolder = (entry: Dirent): boolean => entry.isDirectory() && (entry.name === NODES_FOLDER || entry.name === INLINE_FOLDER);
+  const looksLikeExecution = entries.some((entry) => (entry.isFile() && entry.name === EXECUTION_FILE) || isOutputFolder(entry));
+  const hasManifest = entries.some((entry) => entry.name === MANIFEST_FILE);
+  const found = looksLikeExecution && !hasManifest ? [folder] : [];
+
+  for (const entry of entries) {
+    // An execution's output folders are its own; another execution never sits inside them.
+    if (!entry.isDirectory() || (looksLikeExecution && isOutputFolder(entry))) continue;
+    found.push(...(await findFoldersWithoutManifest(path.join(folder, entry.name))));
+  }
+  return found;
 }
 
 /** Reads a manifest; returns the reason instead when it is not a manifest of this tool. */
