@@ -137,6 +137,8 @@ class Batch {
     this.warnAboutExpiry(items);
 
     const archiveSlots = pLimit(this.settings.executionConcurrency);
+    // NOTE: executions archived at once share the limiter's first-come queue, so the older one
+    // is not served first; a strict order would need priorities in the request limiter.
     const oldestFirst = [...items].sort(byAgeDescending);
     await Promise.all(oldestFirst.map((item) => archiveSlots(() => this.archive(item))));
 
