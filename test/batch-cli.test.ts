@@ -147,6 +147,40 @@ describe('mixed batch', () => {
   });
 });
 
+describe('Ctrl+C during --wait', () => {
+  it('records the interruption, not the deadline', async () => {
+    const running = { ...runningExecution(), timeline: { finishAfterPolls: 50 } };
+    const server = await cleanups.server(batchScenario([running]));
+    const out = await cleanups.folder();
+    const manifestPath = path.join(out, BATCH_WORKFLOW, IDS.running, 'manifest.json');
+    const args = ['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.running, ...fastFlags(server.url, out), '--wait', '5m', '--json'];
+
+    const result = await runBatchCli(args, {
+      onSpawn: (child) => {
+        // The first pass has written its manifest, so the run is waiting for the execution.
+        const poll = setInterval(() => {
+          if (!existsSync(manifestPath)) return;
+          clearInterval(poll);
+          setTimeout(() => child.kill('SIGINT'), 500);
+        }, 20);
+      },
+    });
+    const summary = JSON.parse(result.stdout) as Summary;
+    const manifest = await manifestOf(out, IDS.running);
+
+    expect(result.code).toBe(130);
+    expect(summary.stopped).toBe('interrupted');
+    expect(summary.executions.map((execution) => execution.stopped)).toEqual(['interrupted']);
+    expect(manifest.stopped).toBe('interrupted');
+    expect(manifest.execute_status).toBe('Running');
+    expect(manifest.totals).toMatchObject({ entries: 1, saved: 1 });
+    expect(result.stderr).toContain('waiting for the execution to finish was interrupted');
+    expect(result.stderr).not.toContain('--wait deadline');
+    // Writing the interrupted manifest took no run-history read beyond the first and the polls.
+    expect(server.countRequests({ route: 'run_history' })).toBe(1 + summary.executions[0]!.polls);
+  });
+});
+
 describe('running without --wait', () => {
   it('exits 4, then the rerun completes', async () => {
     const server = await cleanups.server(batchScenario([runningExecution(), savedExecution()]));

@@ -150,8 +150,8 @@ class Batch {
    * Reads the execution's run history. When that fails the execution is finished at once:
    * it needs no node request, and a rejected token then stops the batch before the rest.
    */
-  private async prepare(item: BatchItem, runHistory?: RunHistoryResult): Promise<void> {
-    if (this.context.signal.aborted) return;
+  private async prepare(item: BatchItem, runHistory?: RunHistoryResult, { evenIfStopped = false } = {}): Promise<void> {
+    if (this.context.signal.aborted && !evenIfStopped) return;
 
     const archiver = new ExecutionArchiver(this.context, ids(item));
     item.archiver = archiver;
@@ -223,7 +223,9 @@ class Batch {
     try {
       waited = await waitUntilFinished(this.context, item.outcome, deadline, this.settings.poll);
       item.outcome.polls += waited.polls;
-      if (!waited.finished) {
+      if (this.context.signal.aborted) {
+        this.context.logger.warn({ ...ids(item), polls: waited.polls }, 'waiting for the execution to finish was interrupted');
+      } else if (!waited.finished) {
         this.context.logger.warn({ ...ids(item), polls: waited.polls }, 'execution still running at the --wait deadline');
       }
     } catch (error) {
@@ -235,14 +237,16 @@ class Batch {
 
   /**
    * Archives a waited-for execution again with a fresh archiver, which reuses the files saved
-   * before. It takes the last poll's run history, so waiting costs no extra read.
+   * before. It takes the last poll's run history, so waiting costs no extra read. A wait cut
+   * short by Ctrl+C is archived again too, with no request, so that its manifest records the
+   * interruption. After an error that stops the batch, nothing more is written.
    */
   private async archiveAgain(item: BatchItem, runHistory: RunHistoryResult | undefined): Promise<void> {
-    if (this.context.signal.aborted) return;
+    if (this.fatalError !== undefined) return;
 
     item.archiver = undefined;
     item.archived = false;
-    await this.prepare(item, runHistory);
+    await this.prepare(item, runHistory, { evenIfStopped: true });
     await this.archive(item);
   }
 
