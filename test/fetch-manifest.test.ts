@@ -547,7 +547,7 @@ describe('incomplete flags', () => {
         },
       ],
     };
-    const { proxy } = await startServer(scenario);
+    const { server, proxy } = await startServer(scenario);
     const archive = await fetchExecution(proxy, WORKFLOW, '7431826405913471002', { extra: ['--flag-bytes', '500'] });
     const manifest = await readManifest(archive);
 
@@ -555,6 +555,20 @@ describe('incomplete flags', () => {
     expect(entryFor(manifest, '5b000000-0000-4000-8000-000000000001').incomplete_reasons).toEqual([]);
     expect(entryFor(manifest, '5b000000-0000-4000-8000-000000000002').incomplete_reasons).toEqual(['size_at_least_500_bytes']);
     expect(entryFor(manifest, '5b000000-0000-4000-8000-000000000002').possibly_incomplete).toBe(true);
+
+    // A re-run with other thresholds keeps the files and flags them by the new ones.
+    const requestsBefore = server.requests.length;
+    const rerun = await fetchExecution(proxy, WORKFLOW, '7431826405913471002', { out: archive.out, extra: ['--flag-bytes', '499'] });
+    const reflagged = await readManifest(rerun);
+
+    expect(rerun.result.code).toBe(0);
+    // The run history only: both files are kept.
+    expect(server.requests.length - requestsBefore).toBe(1);
+    expect(reflagged.nodes.map((entry) => [entry.incomplete_reasons, entry.possibly_incomplete, entry.sha256])).toEqual([
+      [['size_at_least_499_bytes'], true, entryFor(manifest, '5b000000-0000-4000-8000-000000000001').sha256],
+      [['size_at_least_499_bytes'], true, entryFor(manifest, '5b000000-0000-4000-8000-000000000002').sha256],
+    ]);
+    expect(reflagged.totals.flagged).toBe(2);
   });
 });
 

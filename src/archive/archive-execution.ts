@@ -416,14 +416,18 @@ export class ExecutionArchiver {
     if (!(await fileMatches(filePath, earlier.bytes, earlier.sha256))) return false;
 
     const earlierEntry = earlier as unknown as ManifestEntry;
+    const isFinish = earlierEntry.is_finish ?? entry.is_finish;
+    // The size flags follow this run's --flag-bytes; the other facts are those of the kept file.
+    const facts = { bytes: earlier.bytes, isFinish: isFinish ?? undefined, isOutputTrimmed: earlierEntry.incomplete_reasons?.includes('output_trimmed') };
+    const reasons = incompleteReasons(facts, this.context.flagBytes);
     Object.assign(entry, {
       status: 'saved',
       file: earlier.file,
       bytes: earlier.bytes,
       sha256: earlier.sha256,
-      is_finish: earlierEntry.is_finish ?? entry.is_finish,
-      possibly_incomplete: earlierEntry.possibly_incomplete ?? false,
-      incomplete_reasons: earlierEntry.incomplete_reasons ?? [],
+      is_finish: isFinish,
+      possibly_incomplete: reasons.length > 0,
+      incomplete_reasons: reasons,
       attempts: earlier.attempts ?? 0,
       saved_at: earlierEntry.saved_at,
     });
