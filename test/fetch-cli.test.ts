@@ -141,6 +141,26 @@ describe('fetch usage errors', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('zero timeout exits 2', async () => {
+    const server = await startServer();
+    const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--timeout', '0s'], { COZE_API_TOKEN: TOKEN });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`option '--timeout <duration>' argument '0s' is invalid. "0s" is not a duration above 0.`);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('base URL ending in /v1 exits 2 before any request', async () => {
+    const server = await startServer();
+    const outDir = await newOutDir();
+    const result = await run([...fetchArgs(outDir), '--base-url', `${server.url}/v1`], { COZE_API_TOKEN: TOKEN });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('leave out the trailing /v1');
+    expect(server.requests).toHaveLength(0);
+    expect(existsSync(path.join(outDir, WORKFLOW))).toBe(false);
+  });
+
   it('non-digit execute id exits 2', async () => {
     const server = await startServer();
     const result = await run([...fetchArgs(await newOutDir(), '74318264059134x'), '--base-url', server.url], { COZE_API_TOKEN: TOKEN });

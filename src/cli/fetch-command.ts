@@ -8,6 +8,7 @@ import {
   digitIdArgument,
   durationArgument,
   nonNegativeIntegerArgument,
+  positiveDurationArgument,
   positiveIntegerArgument,
   positiveNumberArgument,
   sizeArgument,
@@ -72,7 +73,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
     .option('--concurrency <n>', 'maximum requests in flight', positiveIntegerArgument, DEFAULTS.concurrency)
     .option('--retries <n>', 'retries per request after the first attempt', nonNegativeIntegerArgument, DEFAULT_RETRY_SETTINGS.retries)
     .addOption(
-      option('--timeout <duration>', 'connect, headers and body-idle timeout per request', durationArgument, DEFAULTS.timeoutMs, formatDuration(DEFAULTS.timeoutMs)),
+      option('--timeout <duration>', 'connect, headers and body-idle timeout per request', positiveDurationArgument, DEFAULTS.timeoutMs, formatDuration(DEFAULTS.timeoutMs)),
     )
     .addOption(
       option(

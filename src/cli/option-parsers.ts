@@ -16,6 +16,13 @@ function asArgument<T>(parse: (text: string) => T): (text: string) => T {
 
 export const durationArgument = asArgument((text) => parseDuration(text));
 
+/** A duration that must be above zero, such as a timeout. */
+export const positiveDurationArgument = asArgument((text) => {
+  const ms = parseDuration(text);
+  if (ms <= 0) throw new RangeError(`"${text}" is not a duration above 0.`);
+  return ms;
+});
+
 export const sizeArgument = asArgument((text) => parseSize(text));
 
 export const positiveNumberArgument = asArgument((text) => {

@@ -19,7 +19,7 @@ export function resolveBaseUrl(input: string): URL {
   }
 
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UsageError(`Invalid base URL "${input}": the scheme must be https.`);
+    throw new UsageError(`Invalid base URL "${input}": the scheme must be https (or http for a loopback address).`);
   }
   if (url.username !== '' || url.password !== '') {
     throw new UsageError('Invalid base URL: credentials in the URL are not accepted; use COZE_API_TOKEN or --token-file.');
@@ -34,6 +34,10 @@ export function resolveBaseUrl(input: string): URL {
   }
 
   url.pathname = url.pathname.replace(/\/+$/, '');
+  // Every request path starts with /v1, so a base URL ending in it, copied from an endpoint, would double it.
+  if (/\/v1$/i.test(url.pathname)) {
+    throw new UsageError(`Invalid base URL "${input}": leave out the trailing /v1, which every request path adds, as in ${BASE_URLS.cn}.`);
+  }
   return url;
 }
 

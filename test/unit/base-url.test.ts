@@ -61,8 +61,17 @@ describe('resolveBaseUrl', () => {
   });
 
   it.each(['ftp://example.invalid', 'file:///tmp/x', 'ws://127.0.0.1'])('rejects scheme %j', (input) => {
-    expect(() => resolveBaseUrl(input)).toThrow(`Invalid base URL "${input}": the scheme must be https.`);
+    expect(() => resolveBaseUrl(input)).toThrow(`Invalid base URL "${input}": the scheme must be https (or http for a loopback address).`);
   });
+
+  it.each(['https://api.coze.cn/v1', 'https://api.coze.cn/v1/', 'http://127.0.0.1:8790/V1', 'https://coze.example.invalid/proxy/v1'])(
+    'rejects a trailing /v1 in %j',
+    (input) => {
+      expect(() => resolveBaseUrl(input)).toThrow(
+        `Invalid base URL "${input}": leave out the trailing /v1, which every request path adds, as in ${BASE_URLS.cn}.`,
+      );
+    },
+  );
 
   it.each(['api.coze.cn', '', 'https://'])('rejects unparsable %j', (input) => {
     expect(() => resolveBaseUrl(input)).toThrow(UsageError);
