@@ -57,6 +57,23 @@ describe('plain lines', () => {
     expect(list.badLines).toEqual([]);
   });
 
+  it('header in the other order is a bad line that says why', () => {
+    const list = parseExecutionList(['execute_id  workflow_id', `${EX1} ${WF}`].join('\n'));
+
+    expect(list.format).toBe('lines');
+    expect(list.badLines).toEqual([
+      {
+        line: 1,
+        reason:
+          'a header with the columns in the other order: plain lines take workflow_id first, then execute_id; ' +
+          'swap the columns, or write CSV, whose header names them',
+        text: 'execute_id  workflow_id',
+      },
+    ]);
+    // The line under it is read by position, as every plain line is.
+    expect(list.targets).toEqual([{ workflowId: EX1, executeId: WF }]);
+  });
+
   it('CRLF and byte order mark', () => {
     const list = parseExecutionList(`\uFEFF${WF} ${EX1}\r\n${WF} ${EX2}\r\n`);
 

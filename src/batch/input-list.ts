@@ -91,13 +91,21 @@ function parsePlainList(lines: readonly string[]): ListRecord[] {
     if (content === '') return;
 
     const fields = content.split(/[\s,]+/).filter((field) => field !== '');
-    if (headerAllowed && fields.join(' ').toLowerCase() === PLAIN_HEADER.join(' ')) {
+    const names = fields.join(' ').toLowerCase();
+    const line = index + 1;
+    if (headerAllowed && names === PLAIN_HEADER.join(' ')) {
       headerAllowed = false;
+      return;
+    }
+    // Plain lines are read by position, so lines under this header would have their ids swapped.
+    if (headerAllowed && names === [...PLAIN_HEADER].reverse().join(' ')) {
+      headerAllowed = false;
+      const problem = 'a header with the columns in the other order: plain lines take workflow_id first, then execute_id; swap the columns, or write CSV, whose header names them';
+      records.push({ line, text, problem });
       return;
     }
     headerAllowed = false;
 
-    const line = index + 1;
     if (fields.length !== 2) {
       records.push({ line, text, problem: `expected 2 fields "workflow_id execute_id", found ${fields.length}` });
       return;
