@@ -93,6 +93,23 @@ describe('verify', () => {
     expect(report.execution_errors).toEqual([{ manifest: `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`, message }]);
   });
 
+  it('suggests deleting the folder of an execution Coze does not know', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder('coze-verify-');
+    const mistyped = '7431826405913479999';
+    const fetched = await runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', mistyped, ...fastFlags(server.url, out)]);
+    const manifest = await manifestOf(out, mistyped);
+
+    const text = await runBatchCli(['verify', out]);
+
+    expect(fetched.code).toBe(1);
+    expect(manifest.error?.code).toBe(4314);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      `Not complete: ${BATCH_WORKFLOW}/${mistyped}/manifest.json: ${manifest.error!.message}; if its ids are mistyped, delete this execution's folder`,
+    );
+  });
+
   it('names stopped runs and expired entries', async () => {
     const out = await makeArchive();
     const nearExpiry = await manifestOf(out, IDS.nearExpiry);

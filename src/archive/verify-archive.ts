@@ -16,6 +16,9 @@ const EXECUTION_FILE_NAMES = new Set([MANIFEST_FILE, EXECUTION_FILE]);
 
 /** Atomic writes leave `<name>.tmp-<hex>` behind when a run is killed mid-write. */
 
+/** Coze's code for an execution it does not know. */
+const EXECUTION_NOT_FOUND = 4314;
+
 /** Files hashed at once: enough to overlap disk reads, few enough to keep memory flat. */
 const HASH_CONCURRENCY = 4;
 
@@ -44,7 +47,7 @@ const archivedManifestSchema = z.looseObject({
   execute_id: z.string(),
   execution_file: z.string().nullable().optional(),
   execute_status: z.string().nullable().optional(),
-  error: z.looseObject({ message: z.string() }).nullable().optional(),
+  error: z.looseObject({ message: z.string(), code: z.number().optional().catch(undefined) }).nullable().optional(),
   stopped: z.string().optional(),
   // Checked against the entries by `totalsProblem`, which names each count that differs.
   totals: z.record(z.string(), z.unknown()).optional(),
@@ -254,7 +257,11 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     return;
   }
   const manifest = read.manifest;
-  if (manifest.error) report.execution_errors.push({ manifest: manifestName, message: manifest.error.message });
+  if (manifest.error) {
+    // Coze's "execution not found" most often follows an id mistyped in the list.
+    const advice = manifest.error.code === EXECUTION_NOT_FOUND ? "; if its ids are mistyped, delete this execution's folder" : '';
+    report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${advice}` });
+  }
   if (manifest.stopped !== undefined) report.unfinished_runs.push({ manifest: manifestName, reason: `the run stopped early: ${manifest.stopped}` });
   if (manifest.execute_status === 'Running') {
     report.unfinished_runs.push({ manifest: manifestName, reason: 'the execution was still running in Coze; a re-run after it finishes fetches the rest' });
