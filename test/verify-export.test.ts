@@ -214,6 +214,26 @@ describe('verify', () => {
     expect(report.invalid).toEqual([]);
   });
 
+  it('names an unreadable manifest, which a fetch replaces', async () => {
+    const scenario = batchScenario([savedExecution()]);
+    const server = await cleanups.server(scenario);
+    const out = await cleanups.folder('coze-verify-');
+    const fetch = () => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved, ...fastFlags(server.url, out)]);
+    expect((await fetch()).code).toBe(0);
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), '{"workflow_id": "7350000000000000301", "nodes": [');
+
+    const damaged = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(damaged.stdout) as VerifyReport;
+
+    expect(damaged.code).toBe(1);
+    expect(report.invalid.map((finding) => finding.path)).toEqual([`${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`]);
+    expect(report.invalid[0]!.reason).toMatch(/^cannot read the manifest: /);
+    expect(report.invalid[0]!.reason).toMatch(/; a fetch of this execution within 24 hours of its run writes a new one and fetches its outputs again$/);
+
+    expect((await fetch()).code).toBe(0);
+    expect((await runBatchCli(['verify', out])).code).toBe(0);
+  });
+
   it('names totals that do not match the entries', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);

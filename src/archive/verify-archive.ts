@@ -253,7 +253,9 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   const manifestName = relativeName(archive.root, manifestPath);
   const read = await readArchivedManifest(manifestPath);
   if ('problem' in read) {
-    report.invalid.push({ path: manifestName, manifest: manifestName, reason: read.problem });
+    // Fetch sets such a manifest aside and starts a new one, keeping no file it cannot vouch for.
+    const advice = 'a fetch of this execution within 24 hours of its run writes a new one and fetches its outputs again';
+    report.invalid.push({ path: manifestName, manifest: manifestName, reason: `${read.problem}; ${advice}` });
     return;
   }
   const manifest = read.manifest;
