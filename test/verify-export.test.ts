@@ -14,6 +14,7 @@ import {
   batchScenario,
   Cleanups,
   expectedOutputs,
+  expiredExecution,
   fastFlags,
   IDS,
   nearExpiryExecution,
@@ -420,6 +421,41 @@ describe('a folder where an output file goes', () => {
       const text = await readFile(path.join(folderOf(out, IDS.saved), entry.file!), 'utf8');
       expect(sha256(text)).toBe(entry.sha256);
     }
+  });
+});
+
+describe('after Coze deleted the outputs', () => {
+  it('keeps the files saved earlier through --force and a lost manifest', async () => {
+    // One server still has the 25-hour-old outputs, as Coze had them a day earlier; the other has deleted them.
+    const kept = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
+    const deleted = await cleanups.server(batchScenario([expiredExecution()]));
+    const out = await cleanups.folder('coze-verify-');
+    const fetch = (url: string, extra: string[] = []) =>
+      runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out), ...extra]);
+    const manifestPath = path.join(folderOf(out, IDS.expired), 'manifest.json');
+
+    expect((await fetch(kept.url)).code).toBe(0);
+    const first = await manifestOf(out, IDS.expired);
+    const savedFields = first.nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256]);
+    expect(savedFields).toEqual([['saved', expect.any(String), expect.any(Number), expect.any(String)]]);
+
+    const forced = await fetch(deleted.url, ['--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toContain('output could not be fetched again; kept the file an earlier run saved');
+    expect((await manifestOf(out, IDS.expired)).nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256])).toEqual(savedFields);
+
+    for (const loseManifest of [() => writeFile(manifestPath, '{'), () => rm(manifestPath)]) {
+      await loseManifest();
+      const result = await fetch(deleted.url);
+      const manifest = await manifestOf(out, IDS.expired);
+
+      expect(result.code).toBe(0);
+      expect(manifest.nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256])).toEqual(savedFields);
+      expect((await runBatchCli(['verify', out])).code).toBe(0);
+    }
+    // Both servers served the node once; the second only answered that it is gone.
+    expect(kept.countRequests({ route: 'execute_node' })).toBe(1);
+    expect(deleted.countRequests({ route: 'execute_node' })).toBe(3);
   });
 });
 

@@ -10,7 +10,7 @@ import { withRetry, type AttemptTally } from '../http/with-retry.js';
 import { removeStaleTemporaryFiles, toArchiveError, writeFileAtomic } from './atomic-write.js';
 import { discoverInlineOutputs, discoverNodeRuns, invalidNodeRunEntry, type PlannedEntry } from './discover-entries.js';
 import { blankEntry, describeError, errorLogFields } from './entry-results.js';
-import { fileMatches, sha256Hex } from './file-digest.js';
+import { digestFile, fileMatches, sha256Hex } from './file-digest.js';
 import { isDigitId, outputFileName, resolveInside, sanitizeComponent, UniqueNames } from './file-names.js';
 import { incompleteReasons } from './incomplete-flags.js';
 import {
@@ -235,9 +235,8 @@ export class ExecutionArchiver {
     }
   }
 
+  /** Reads the earlier manifest, also with --force, which fetches again but falls back on it. */
   private async loadPrevious(): Promise<void> {
-    if (this.context.force) return;
-
     const { entries, fields, problem } = await readPreviousManifest(path.join(this.folder, MANIFEST_FILE), this.target);
     this.previousFields = fields;
     if (problem !== undefined) this.context.logger.warn({ ...this.ids(), problem }, 'ignoring earlier manifest; fetching everything');
@@ -383,6 +382,43 @@ export class ExecutionArchiver {
       return;
     }
     await this.fetchNode(planned, entry);
+    if (entry.status === 'expired' || entry.status === 'failed') await this.keepEarlierFile(planned, entry);
+  }
+
+  /**
+   * Keeps the file an earlier run saved for an output this run could not fetch again. With
+   * --force, or once the manifest is lost, Coze may no longer have the output after its 24
+   * hours, and that file is then the only copy.
+   */
+  private async keepEarlierFile(planned: PlannedEntry, entry: ManifestEntry): Promise<void> {
+    const message = entry.error?.message ?? entry.reason;
+    if (this.previous.has(planned.key)) {
+      // Only --force gets here with an earlier entry; its recorded size and sha256 vouch for the file.
+      const attempts = entry.attempts;
+      if (!(await this.keepSaved(planned, entry))) return;
+      entry.attempts = attempts;
+    } else {
+      if (entry.status !== 'expired') return;
+      // No manifest names the file, but one under the name this output gets was written whole by an earlier run.
+      const file = this.fileFor(planned);
+      const found = await digestFile(resolveInside(this.folder, file));
+      if (found === undefined) return;
+
+      const reasons = incompleteReasons({ bytes: found.bytes, isFinish: entry.is_finish ?? undefined }, this.context.flagBytes);
+      Object.assign(entry, {
+        status: 'saved',
+        file,
+        bytes: found.bytes,
+        sha256: found.sha256,
+        possibly_incomplete: reasons.length > 0,
+        incomplete_reasons: reasons,
+        saved_at: new Date(found.mtimeMs).toISOString(),
+      });
+      delete entry.reason;
+    }
+    delete entry.error;
+    const logFields = { ...this.ids(), title: planned.title, file: entry.file, err: message };
+    this.context.logger.warn(logFields, 'output could not be fetched again; kept the file an earlier run saved');
   }
 
   /** Records a node run whose run-history entry is not shaped as documented, so its output cannot be requested. */
@@ -406,8 +442,13 @@ export class ExecutionArchiver {
     this.context.logger.error(logFields, 'output could not be saved');
   }
 
-  /** Keeps an entry an earlier run saved, when its file still matches size and sha256. */
+  /** Keeps an entry an earlier run saved, when its file still matches size and sha256; with --force every output is fetched again. */
   private async reuseSaved(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
+    return !this.context.force && (await this.keepSaved(planned, entry));
+  }
+
+  /** Takes over the entry an earlier run saved, when its file still matches size and sha256. */
+  private async keepSaved(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
     const earlier = this.previous.get(planned.key);
     if (earlier === undefined || earlier.status !== 'saved' || earlier.file === null) return false;
     if (earlier.bytes === null || earlier.sha256 === null) return false;

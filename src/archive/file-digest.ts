@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 
 export function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -21,4 +21,21 @@ export async function fileMatches(filePath: string, bytes: number, sha256: strin
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
   return hash.digest('hex') === sha256;
+}
+
+/** Size, sha256 and modification time of a regular file, or undefined when there is none; a symbolic link does not count. */
+export async function digestFile(filePath: string): Promise<{ bytes: number; sha256: string; mtimeMs: number } | undefined> {
+  try {
+    const info = await lstat(filePath);
+    if (!info.isFile()) return undefined;
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of createReadStream(filePath)) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    return { bytes, sha256: hash.digest('hex'), mtimeMs: info.mtimeMs };
+  } catch {
+    return undefined;
+  }
 }
