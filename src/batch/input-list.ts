@@ -27,7 +27,7 @@ export interface ExecutionList {
   duplicateLines: number[];
 }
 
-/** Plain lines may start with this header, which is skipped. */
+/** Plain lines may start with this header, which is skipped; in the other order, it swaps the columns. */
 const PLAIN_HEADER = ['workflow_id', 'execute_id'];
 
 /**
@@ -85,6 +85,7 @@ function detectFormat(lines: readonly string[]): ExecutionListFormat {
 function parsePlainList(lines: readonly string[]): ListRecord[] {
   const records: ListRecord[] = [];
   let headerAllowed = true;
+  let executeIdFirst = false;
 
   lines.forEach((text, index) => {
     const content = text.split('#')[0]!.trim();
@@ -97,20 +98,21 @@ function parsePlainList(lines: readonly string[]): ListRecord[] {
       headerAllowed = false;
       return;
     }
-    // Plain lines are read by position, so lines under this header would have their ids swapped.
+    // A header that names the columns the other way round sets their order, as a CSV header does.
     if (headerAllowed && names === [...PLAIN_HEADER].reverse().join(' ')) {
       headerAllowed = false;
-      const problem = 'a header with the columns in the other order: plain lines take workflow_id first, then execute_id; swap the columns, or write CSV, whose header names them';
-      records.push({ line, text, problem });
+      executeIdFirst = true;
       return;
     }
     headerAllowed = false;
 
     if (fields.length !== 2) {
-      records.push({ line, text, problem: `expected 2 fields "workflow_id execute_id", found ${fields.length}` });
+      const expected = executeIdFirst ? 'execute_id workflow_id' : 'workflow_id execute_id';
+      records.push({ line, text, problem: `expected 2 fields "${expected}", found ${fields.length}` });
       return;
     }
-    records.push({ line, text, workflowId: fields[0]!, executeId: fields[1]! });
+    const [workflowId, executeId] = executeIdFirst ? [fields[1]!, fields[0]!] : [fields[0]!, fields[1]!];
+    records.push({ line, text, workflowId, executeId });
   });
   return records;
 }
