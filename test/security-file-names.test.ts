@@ -316,6 +316,7 @@ describe('escapeControlCharacters', () => {
     ['escape and bell', '\u001b]0;x\u0007', '\\u001b]0;x\\u0007'],
     ['newline and DEL', 'a\nb\u007f', 'a\\u000ab\\u007f'],
     ['C1 control', 'a\u009bb', 'a\\u009bb'],
+    ['line separator and right-to-left override', 'a\u2028b\u202Eexe.txt', 'a\\u2028b\\u202eexe.txt'],
     ['Chinese and emoji kept', '节点😀', '节点😀'],
   ])('%s', (_label, text, expected) => {
     expect(escapeControlCharacters(text)).toBe(expected);

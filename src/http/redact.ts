@@ -25,8 +25,13 @@ export function firstLine(text: string, maxChars = 200): string {
 
 /**
  * Replaces C0 and C1 control characters and DEL with `\u001b`-style escapes, so that remote
- * text (a node title, a Coze `msg`) printed on a terminal cannot start an escape sequence.
+ * text (a node title, a Coze `msg`) printed on a terminal cannot start an escape sequence. Line
+ * and paragraph separators and bidirectional controls, which can break a line or reverse how the
+ * rest of it displays, are escaped too.
  */
 export function escapeControlCharacters(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
