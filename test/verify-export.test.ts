@@ -510,6 +510,20 @@ describe('export', () => {
     expect(result.stderr).toContain('from 1 manifest to stdout; 1 skipped.');
   });
 
+  it('escapes line and paragraph separators, which line splitters break at', async () => {
+    const text = '第一段\u2028第二段\u2029完';
+    const execution = { ...savedExecution(), record: {}, nodes: [{ ...savedExecution().nodes![0]!, text }] };
+    const out = await makeArchive(batchScenario([execution]));
+
+    const result = await runBatchCli(['export', out]);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toMatch(/[\u2028\u2029]/);
+    expect(result.stdout).toContain('第一段\\u2028第二段\\u2029完');
+    const rows = result.stdout.split('\n').filter((line) => line !== '');
+    expect(rows.map((row) => (JSON.parse(row) as { output: string }).output)).toEqual([text]);
+  });
+
   it('counts one entry and one manifest in the singular', async () => {
     const single = { ...savedExecution(), record: {}, nodes: savedExecution().nodes!.slice(0, 1) };
     const out = await makeArchive(batchScenario([single]));

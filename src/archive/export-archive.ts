@@ -113,7 +113,7 @@ async function exportExecution(archive: OpenedArchive, manifestPath: string, out
     const text = await readEntryText(archive, folder, entry, result);
     if (text === undefined) continue;
 
-    await output.write(`${JSON.stringify(exportLine(read.manifest, entry, text))}\n`);
+    await output.write(`${jsonLine(exportLine(read.manifest, entry, text))}\n`);
     result.exported += 1;
     result.bytes += entry.bytes ?? 0;
   }
@@ -211,6 +211,14 @@ class LineWriter {
   release(): void {
     this.writable.off('error', this.onError);
   }
+}
+
+/**
+ * Serialises one JSON Lines record. JSON allows U+2028 and U+2029 raw in a string, but many
+ * line splitters, Python's `splitlines` among them, break lines there, so they are escaped.
+ */
+function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (separator) => `\\u${separator.charCodeAt(0).toString(16)}`);
 }
 
 function relativeName(root: string, filePath: string): string {
