@@ -149,19 +149,26 @@ describe('mixed batch', () => {
 
 describe('Ctrl+C during --wait', () => {
   it('records the interruption, not the deadline', async () => {
-    const running = { ...runningExecution(), timeline: { finishAfterPolls: 50 } };
+    const base = runningExecution();
+    const unfinished = { key: '第三步', nodeId: '322', nodeExecuteUuid: `${IDS.running}-c`, text: '第三步还在运行。', whileRunning: 'unfinished' as const };
+    const running = { ...base, timeline: { finishAfterPolls: 50 }, nodes: [...base.nodes!, unfinished] };
     const server = await cleanups.server(batchScenario([running]));
     const out = await cleanups.folder();
     const manifestPath = path.join(out, BATCH_WORKFLOW, IDS.running, 'manifest.json');
     const args = ['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.running, ...fastFlags(server.url, out), '--wait', '5m', '--json'];
 
+    let interruptedAt = 0;
     const result = await runBatchCli(args, {
       onSpawn: (child) => {
-        // The first pass has written its manifest, so the run is waiting for the execution.
+        // The first pass has written its manifest and one poll has read the run history again,
+        // so the run is waiting and the second pass plans from that poll.
         const poll = setInterval(() => {
-          if (!existsSync(manifestPath)) return;
+          if (!existsSync(manifestPath) || server.countRequests({ route: 'run_history' }) < 2) return;
           clearInterval(poll);
-          setTimeout(() => child.kill('SIGINT'), 500);
+          setTimeout(() => {
+            interruptedAt = Date.now();
+            child.kill('SIGINT');
+          }, 200);
         }, 20);
       },
     });
@@ -173,10 +180,14 @@ describe('Ctrl+C during --wait', () => {
     expect(summary.executions.map((execution) => execution.stopped)).toEqual(['interrupted']);
     expect(manifest.stopped).toBe('interrupted');
     expect(manifest.execute_status).toBe('Running');
-    expect(manifest.totals).toMatchObject({ entries: 1, saved: 1 });
+    expect(manifest.totals).toMatchObject({ entries: 2, saved: 1, pending: 1 });
+    // The node still running keeps that reason, and the manifest keeps the run's start.
+    expect(manifest.nodes.find((node) => node.title === unfinished.key)?.reason).toBe('node_not_finished');
+    expect(Date.parse(manifest.started_at)).toBeLessThan(interruptedAt - 1_000);
     expect(result.stderr).toContain('waiting for the execution to finish was interrupted');
     expect(result.stderr).not.toContain('--wait deadline');
     // Writing the interrupted manifest took no run-history read beyond the first and the polls.
+    expect(summary.executions[0]!.polls).toBeGreaterThanOrEqual(1);
     expect(server.countRequests({ route: 'run_history' })).toBe(1 + summary.executions[0]!.polls);
   });
 });

@@ -96,7 +96,8 @@ export class ExecutionArchiver {
   /** SHA-256 of the execution.json this run saved, to detect a change before the file is read back. */
   private executionDigest: string | undefined;
 
-  constructor(context: RunContext, target: ExecutionTarget) {
+  /** `startedAt` carries the first pass's start into a second pass of the same run, after `--wait`. */
+  constructor(context: RunContext, target: ExecutionTarget, startedAt?: string) {
     if (!isDigitId(target.workflowId) || !isDigitId(target.executeId)) {
       throw new UsageError(
         `Invalid ids workflow_id="${target.workflowId}" execute_id="${target.executeId}": both must be digit strings.`,
@@ -108,6 +109,7 @@ export class ExecutionArchiver {
     setMaxListeners(0, this.controller.signal);
     this.folder = resolveInside(context.outDir, path.join(target.workflowId, target.executeId));
     this.manifest = emptyManifest(context, target);
+    if (startedAt !== undefined) this.manifest.started_at = startedAt;
     this.writer = new ManifestWriter(path.join(this.folder, MANIFEST_FILE), () => this.snapshot());
   }
 
@@ -360,6 +362,11 @@ export class ExecutionArchiver {
     }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
+    // A node still running is not requested in any case, so that stays its reason when the run stops too.
+    if (planned.source === 'execute_nodes' && isRunning && planned.isFinish === false) {
+      entry.reason = 'node_not_finished';
+      return;
+    }
     // An inline output is already in memory and needs no request, so an interrupted run still
     // writes it. After a fatal error, such as a full disk, nothing more is written.
     const keepsInline = planned.source === 'inline' && this.fatalError === undefined;
@@ -375,10 +382,6 @@ export class ExecutionArchiver {
         if (!(error instanceof OutputWriteError)) throw error;
         this.failWrite(planned, entry, error);
       }
-      return;
-    }
-    if (isRunning && planned.isFinish === false) {
-      entry.reason = 'node_not_finished';
       return;
     }
     await this.fetchNode(planned, entry);

@@ -153,7 +153,8 @@ class Batch {
   private async prepare(item: BatchItem, runHistory?: RunHistoryResult, { evenIfStopped = false } = {}): Promise<void> {
     if (this.context.signal.aborted && !evenIfStopped) return;
 
-    const archiver = new ExecutionArchiver(this.context, ids(item));
+    // A second pass after --wait belongs to the same run, so its manifest keeps the first pass's start.
+    const archiver = new ExecutionArchiver(this.context, ids(item), item.outcome.manifest?.started_at);
     item.archiver = archiver;
     const record = await archiver.prepare(runHistory);
     item.outcome.ageMs = archiver.ageMs;
