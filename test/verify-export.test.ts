@@ -311,6 +311,20 @@ describe('verify', () => {
       `missing: ${BATCH_WORKFLOW}/${IDS.saved}/${file} (a folder, not a file; once it is moved out of the way, ` +
         'a fetch of this execution within 24 hours of its run saves the file)',
     );
+
+    // A file put in that folder is named as such, and export says where to look.
+    await writeFile(path.join(folderOf(out, IDS.saved), file, 'note.txt'), 'x');
+    const inside = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+    expect(inside.unexpected.map((finding) => [finding.path, finding.reason])).toEqual([
+      [
+        `${BATCH_WORKFLOW}/${IDS.saved}/${file}/note.txt`,
+        'inside a folder that sits where the manifest lists an output file; move that folder out of the archive, ' +
+          'then a fetch of this execution within 24 hours of its run saves the file',
+      ],
+    ]);
+    const exported = await runBatchCli(['export', out]);
+    expect(exported.code).toBe(1);
+    expect(exported.stderr).toContain(`skipped ${BATCH_WORKFLOW}/${IDS.saved}/${file}: a folder, not a file; run verify`);
   });
 
   it('text report names each problem and what to do', async () => {

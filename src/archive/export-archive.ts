@@ -136,7 +136,9 @@ async function readEntryText(archive: OpenedArchive, folder: string, entry: Arch
     bytes = await readFile(resolved.filePath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return skip(code === 'ENOENT' ? 'file not found; run verify' : `cannot read the file: ${code ?? (error as Error).message}`);
+    if (code === 'ENOENT') return skip('file not found; run verify');
+    if (code === 'EISDIR') return skip('a folder, not a file; run verify');
+    return skip(`cannot read the file: ${code ?? (error as Error).message}`);
   }
   if (bytes.length !== entry.bytes) return skip(`size ${bytes.length} differs from the manifest's ${entry.bytes}; run verify`);
   if (sha256Hex(bytes) !== entry.sha256) return skip("sha256 differs from the manifest's; run verify");

@@ -382,6 +382,11 @@ async function findStrayFiles(
     // Only this tool's own temporary names count as temporary: those are what fetch removes.
     if (TEMPORARY_FILE_PATTERN.test(path.basename(file))) {
       report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write; the next fetch of this execution removes it' });
+    } else if (insideListedFile(relative, referenced)) {
+      const reason =
+        'inside a folder that sits where the manifest lists an output file; move that folder out of the archive, ' +
+        'then a fetch of this execution within 24 hours of its run saves the file';
+      report.unexpected.push({ ...finding, reason });
     } else {
       report.unexpected.push({
         ...finding,
@@ -389,6 +394,14 @@ async function findStrayFiles(
       });
     }
   }
+}
+
+/** Returns whether a folder above `relative` has a name the manifest lists as a file. */
+function insideListedFile(relative: string, referenced: ReadonlySet<string>): boolean {
+  for (let parent = path.posix.dirname(relative); parent !== '.'; parent = path.posix.dirname(parent)) {
+    if (referenced.has(parent)) return true;
+  }
+  return false;
 }
 
 /**
