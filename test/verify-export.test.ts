@@ -130,7 +130,9 @@ describe('verify', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Archive intact.');
     expect(text.stdout).toContain('Not complete: 1 entry not saved; fetch reports why. They expired in Coze, so no re-run can fetch them.');
-    expect(text.stdout).toContain(`Not complete: ${manifest}: the run stopped early: ${stopped}`);
+    expect(text.stdout).toContain(
+      `Not complete: ${manifest}: the run stopped early: ${stopped}; a fetch of this execution within 24 hours of its run fetches the rest`,
+    );
     expect(text.stdout).toContain(`Not complete: ${manifest}: the execution was still running in Coze`);
     expect(report.entries_not_saved).toBe(1);
     expect(report.entries_expired).toBe(1);

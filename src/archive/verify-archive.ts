@@ -264,7 +264,10 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     const advice = manifest.error.code === EXECUTION_NOT_FOUND ? "; if its ids are mistyped, delete this execution's folder" : '';
     report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${advice}` });
   }
-  if (manifest.stopped !== undefined) report.unfinished_runs.push({ manifest: manifestName, reason: `the run stopped early: ${manifest.stopped}` });
+  if (manifest.stopped !== undefined) {
+    const reason = `the run stopped early: ${manifest.stopped}; a fetch of this execution within 24 hours of its run fetches the rest`;
+    report.unfinished_runs.push({ manifest: manifestName, reason });
+  }
   if (manifest.execute_status === 'Running') {
     report.unfinished_runs.push({ manifest: manifestName, reason: 'the execution was still running in Coze; a re-run after it finishes fetches the rest' });
   }
