@@ -18,9 +18,18 @@ export async function fileMatches(filePath: string, bytes: number, sha256: strin
     return false;
   }
 
+  return (await hashFile(filePath)).sha256 === sha256;
+}
+
+/** Streams a file through sha256, so a large output costs no more memory than a small one. */
+export async function hashFile(filePath: string): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
-  return hash.digest('hex') === sha256;
+  let bytes = 0;
+  for await (const chunk of createReadStream(filePath)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 /** Size, sha256 and modification time of a regular file, or undefined when there is none; a symbolic link does not count. */
@@ -28,13 +37,7 @@ export async function digestFile(filePath: string): Promise<{ bytes: number; sha
   try {
     const info = await lstat(filePath);
     if (!info.isFile()) return undefined;
-    const hash = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of createReadStream(filePath)) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-    }
-    return { bytes, sha256: hash.digest('hex'), mtimeMs: info.mtimeMs };
+    return { ...(await hashFile(filePath)), mtimeMs: info.mtimeMs };
   } catch {
     return undefined;
   }

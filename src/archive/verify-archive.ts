@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, type Dirent } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -8,6 +7,7 @@ import { z } from 'zod';
 
 import { UsageError } from '../coze/errors.js';
 import { TEMPORARY_FILE_PATTERN } from './atomic-write.js';
+import { hashFile } from './file-digest.js';
 import { resolveInside } from './file-names.js';
 import { EXECUTION_FILE, INLINE_FOLDER, MANIFEST_FILE, NODES_FOLDER } from './manifest.js';
 
@@ -241,12 +241,6 @@ export async function resolveArchivedFile(
   return { filePath };
 }
 
-/** Streams a file through sha256, so a large output costs no more memory than a small one. */
-export async function hashFile(filePath: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 async function verifyExecution(archive: OpenedArchive, manifestPath: string, report: VerifyReport): Promise<void> {
   const folder = path.dirname(manifestPath);
@@ -348,7 +342,7 @@ async function checkEntry(archive: OpenedArchive, folder: string, manifestName: 
     return;
   }
 
-  const sha256 = await hashFile(resolved.filePath);
+  const { sha256 } = await hashFile(resolved.filePath);
   if (sha256 !== entry.sha256) {
     report.altered.push({ path: name, manifest: manifestName, reason: 'sha256 differs', ...expected, actual_bytes: size, actual_sha256: sha256 });
   }
