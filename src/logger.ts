@@ -1,6 +1,8 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pinoPretty from 'pino-pretty';
 
+import { UNSAFE_RAW_IN_JSON, unicodeEscape } from './http/redact.js';
+
 /**
  * Every place a request header or token can travel in a log object. The client never logs
  * headers, so this is a second line of defence for callers who log their own objects.
@@ -37,22 +39,32 @@ export interface LoggerOptions {
   prettyDestination?: NodeJS.WritableStream;
 }
 
+/**
+ * Hooks that escape what a node title or a Coze message could carry into a log line: characters
+ * that break a line for line-based log readers, or start escape sequences or turn the text's
+ * direction on a terminal. A JSON line keeps each value; a pretty line shows the escape itself.
+ */
+const JSON_LINE_HOOKS = { streamWrite: (line: string) => line.replace(UNSAFE_RAW_IN_JSON, unicodeEscape) };
+const PRETTY_LINE_HOOKS = { streamWrite: (line: string) => line.replace(UNSAFE_RAW_IN_JSON, (character) => `\\${unicodeEscape(character)}`) };
+
 /** Creates the CLI's logger, which writes to stderr so stdout stays free for `--json`. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const redact = { paths: REDACTED_PATHS, censor: '[REDACTED]' };
 
   if (options.pretty && options.prettyDestination !== undefined) {
-    return pino({ level, redact }, pinoPretty({ destination: options.prettyDestination, colorize: true, ignore: 'pid,hostname', sync: true }));
+    const destination = pinoPretty({ destination: options.prettyDestination, colorize: true, ignore: 'pid,hostname', sync: true });
+    return pino({ level, redact, hooks: PRETTY_LINE_HOOKS }, destination);
   }
   if (options.pretty) {
     return pino({
       level,
       redact,
+      hooks: PRETTY_LINE_HOOKS,
       transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level, redact, base: undefined }, options.destination ?? pino.destination({ dest: 2, sync: true }));
+  return pino({ level, redact, base: undefined, hooks: JSON_LINE_HOOKS }, options.destination ?? pino.destination({ dest: 2, sync: true }));
 }
 
 /** Creates a logger that discards everything, the library's default. */

@@ -1,11 +1,13 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startFakeCozeServer, type FakeCozeServer, type Scenario } from '../src/fake-server/index.js';
 import { outputFileName, UniqueNames } from '../src/archive/file-names.js';
 import { escapeControlCharacters } from '../src/http/redact.js';
+import { createLogger } from '../src/logger.js';
 import type { ExecutionManifest } from '../src/index.js';
 import { makeTempDir, readJson, runCli, type CliResult } from './helpers/run-cli.js';
 
@@ -320,6 +322,38 @@ describe('escapeControlCharacters', () => {
     ['Chinese and emoji kept', '节点😀', '节点😀'],
   ])('%s', (_label, text, expected) => {
     expect(escapeControlCharacters(text)).toBe(expected);
+  });
+});
+
+describe('hostile text in log lines', () => {
+  const title = 'a\u2028b\u2029c\u0085d\u202Eexe.txt\u200Fe\u009bf';
+  // Every character Python's str.splitlines() breaks at, besides \r and \n.
+  const lineBreaks = /[\u000b\u000c\u001c-\u001e\u0085\u2028\u2029]/;
+
+  it('a JSON line escapes them and keeps the value', () => {
+    let output = '';
+    const destination = {
+      write: (line: string): void => {
+        output += line;
+      },
+    };
+    createLogger({ destination }).warn({ title }, 'output could not be saved');
+
+    expect(output.endsWith('\n')).toBe(true);
+    expect(output.slice(0, -1)).not.toMatch(/[\n\r\u0080-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/);
+    expect(output).not.toMatch(lineBreaks);
+    expect((JSON.parse(output) as { title: string }).title).toBe(title);
+  });
+
+  it('a pretty line shows the escapes', async () => {
+    const stream = new PassThrough();
+    let output = '';
+    stream.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    createLogger({ pretty: true, prettyDestination: stream }).warn({ title }, 'output could not be saved');
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(output).toContain('a\\u2028b\\u2029c\\u0085d\\u202eexe.txt\\u200fe\\u009bf');
+    expect(output).not.toMatch(/[\u0080-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/);
   });
 });
 

@@ -527,15 +527,15 @@ describe('export', () => {
   });
 
   it('escapes line and paragraph separators, which line splitters break at', async () => {
-    const text = '第一段\u2028第二段\u2029完';
+    const text = '第一段\u2028第二段\u2029第三段\u0085完\u202E';
     const execution = { ...savedExecution(), record: {}, nodes: [{ ...savedExecution().nodes![0]!, text }] };
     const out = await makeArchive(batchScenario([execution]));
 
     const result = await runBatchCli(['export', out]);
 
     expect(result.code).toBe(0);
-    expect(result.stdout).not.toMatch(/[\u2028\u2029]/);
-    expect(result.stdout).toContain('第一段\\u2028第二段\\u2029完');
+    expect(result.stdout).not.toMatch(/[\u0085\u2028\u2029\u202e]/);
+    expect(result.stdout).toContain('第一段\\u2028第二段\\u2029第三段\\u0085完\\u202e');
     const rows = result.stdout.split('\n').filter((line) => line !== '');
     expect(rows.map((row) => (JSON.parse(row) as { output: string }).output)).toEqual([text]);
   });

@@ -4,6 +4,7 @@ import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promi
 import path from 'node:path';
 
 import { UsageError } from '../coze/errors.js';
+import { jsonForReaders } from '../http/redact.js';
 import { toArchiveError } from './atomic-write.js';
 import { sha256Hex } from './file-digest.js';
 import { MANIFEST_FILE } from './manifest.js';
@@ -113,7 +114,7 @@ async function exportExecution(archive: OpenedArchive, manifestPath: string, out
     const text = await readEntryText(archive, folder, entry, result);
     if (text === undefined) continue;
 
-    await output.write(`${jsonLine(exportLine(read.manifest, entry, text))}\n`);
+    await output.write(`${jsonForReaders(exportLine(read.manifest, entry, text))}\n`);
     result.exported += 1;
     result.bytes += entry.bytes ?? 0;
   }
@@ -213,14 +214,6 @@ class LineWriter {
   release(): void {
     this.writable.off('error', this.onError);
   }
-}
-
-/**
- * Serialises one JSON Lines record. JSON allows U+2028 and U+2029 raw in a string, but many
- * line splitters, Python's `splitlines` among them, break lines there, so they are escaped.
- */
-function jsonLine(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (separator) => `\\u${separator.charCodeAt(0).toString(16)}`);
 }
 
 function relativeName(root: string, filePath: string): string {

@@ -12,6 +12,7 @@ import { createProgressDisplay, wantsProgressBar } from '../batch/progress-bar.j
 import { BASE_URLS } from '../coze/base-url.js';
 import { UsageError } from '../coze/errors.js';
 import { EXIT_CODES } from '../exit-codes.js';
+import { jsonForReaders } from '../http/redact.js';
 import type { CliEnvironment } from './cli-environment.js';
 import type { FetchFlags } from './fetch-command.js';
 import { readToken } from './read-token.js';
@@ -85,7 +86,7 @@ async function readTargets(flags: FetchFlags, stdin: NodeJS.ReadableStream): Pro
 
 function printDryRun(executions: number, input: InputReport, flags: FetchFlags, environment: CliEnvironment): number {
   const plan = planDryRun(executions, input, flags.wait ?? 0);
-  if (flags.json) environment.stdout.write(`${JSON.stringify(dryRunDocument(plan), null, 2)}\n`);
+  if (flags.json) environment.stdout.write(`${jsonForReaders(dryRunDocument(plan), 2)}\n`);
   else if (!flags.quiet || plan.exitCode === EXIT_CODES.usage) environment.stderr.write(dryRunText(plan));
   return plan.exitCode;
 }
@@ -120,7 +121,7 @@ function fetchExitCode(result: BatchResult, input: InputReport, environment: Cli
 
 function printSummary(result: BatchResult, input: InputReport, exitCode: number, flags: FetchFlags, environment: CliEnvironment): void {
   const document = summaryDocument(result, input, exitCode, environment.signal.aborted);
-  if (flags.json) environment.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  if (flags.json) environment.stdout.write(`${jsonForReaders(document, 2)}\n`);
   else if (!flags.quiet) environment.stderr.write(summaryTable(result, input, flags.expiryWarning, environment.signal.aborted));
 }
 

@@ -19,9 +19,10 @@ export function verifyCommand(environment: CliEnvironment): Command {
       // Imported here, not at the top, so `--help` does not load them.
       const { verifyArchive } = await import('../archive/verify-archive.js');
       const { plural, terminalText } = await import('../batch/batch-summary.js');
+      const { jsonForReaders } = await import('../http/redact.js');
 
       const report = await verifyArchive(dir);
-      environment.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : terminalText(verifyLines(report, plural)));
+      environment.stdout.write(flags.json ? `${jsonForReaders(report, 2)}\n` : terminalText(verifyLines(report, plural)));
       environment.exitCode = report.intact ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
