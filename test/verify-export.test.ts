@@ -320,7 +320,7 @@ describe('verify', () => {
     expect(inside.unexpected.map((finding) => [finding.path, finding.reason])).toEqual([
       [
         `${BATCH_WORKFLOW}/${IDS.saved}/${file}/note.txt`,
-        'inside a folder that sits where the manifest lists an output file; move that folder out of the archive, ' +
+        'inside a folder that sits where an output file belongs; move that folder out of the archive, ' +
           'then a fetch of this execution within 24 hours of its run saves the file',
       ],
     ]);
@@ -423,6 +423,10 @@ describe('a folder where an output file goes', () => {
     expect((await runBatchCli(['verify', out])).stdout).toContain(
       "2 of them failed because their files could not be written: fix what fetch names, such as a folder in a file's place, before the re-run.",
     );
+    // The manifest no longer lists the name, but a file inside that folder is still named as such.
+    await writeFile(path.join(folderOf(out, IDS.saved), node.file!, 'note.txt'), 'x');
+    const inside = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+    expect(inside.unexpected.map((finding) => finding.reason)).toEqual([expect.stringMatching(/^inside a folder that sits where an output file belongs; /)]);
 
     for (const entry of [node, inline]) await rm(path.join(folderOf(out, IDS.saved), entry.file!), { recursive: true });
     const moved = await fetch();
@@ -472,6 +476,28 @@ describe('after Coze deleted the outputs', () => {
     // Both servers served the node once; the second only answered that it is gone.
     expect(kept.countRequests({ route: 'execute_node' })).toBe(1);
     expect(deleted.countRequests({ route: 'execute_node' })).toBe(3);
+  });
+
+  it('keeps naming a file changed since it was saved', async () => {
+    const kept = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
+    const deleted = await cleanups.server(batchScenario([expiredExecution()]));
+    const out = await cleanups.folder('coze-verify-');
+    const fetch = (url: string) => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out)]);
+    expect((await fetch(kept.url)).code).toBe(0);
+    const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    await appendFile(path.join(folderOf(out, IDS.expired), saved.file!), '（改过）');
+
+    for (let run = 1; run <= 2; run += 1) {
+      const result = await fetch(deleted.url);
+      const entry = (await manifestOf(out, IDS.expired)).nodes[0]!;
+      const verified = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+
+      expect(result.code).toBe(1);
+      expect([entry.status, entry.file, entry.bytes, entry.sha256]).toEqual(['expired', saved.file, saved.bytes, saved.sha256]);
+      expect(entry.reason).toContain(`; the file an earlier run saved, ${saved.file}, was changed since and is left as it is`);
+      expect(verified.unexpected).toEqual([]);
+      expect([verified.entries_not_saved, verified.entries_expired]).toEqual([1, 1]);
+    }
   });
 });
 

@@ -395,11 +395,16 @@ export class ExecutionArchiver {
    */
   private async keepEarlierFile(planned: PlannedEntry, entry: ManifestEntry): Promise<void> {
     const message = entry.error?.message ?? entry.reason;
-    if (this.previous.has(planned.key)) {
-      // Only --force gets here with an earlier entry; its recorded size and sha256 vouch for the file.
+    const earlier = this.previous.get(planned.key);
+    if (earlier !== undefined) {
+      // With --force the earlier file was not checked yet, and its recorded size and sha256 vouch for it.
       const attempts = entry.attempts;
-      if (!(await this.keepSaved(planned, entry))) return;
-      entry.attempts = attempts;
+      if (this.context.force && (await this.keepSaved(planned, entry))) {
+        entry.attempts = attempts;
+      } else {
+        await this.noteChangedFile(planned, entry, earlier);
+        return;
+      }
     } else {
       if (entry.status !== 'expired') return;
       // No manifest names the file, but one under the name this output gets was written whole by an earlier run.
@@ -443,6 +448,21 @@ export class ExecutionArchiver {
     entry.error = describeError(error);
     const logFields = { ...this.ids(), title: planned.title, source: planned.source, errno: error.errno, err: error.message };
     this.context.logger.error(logFields, 'output could not be saved');
+  }
+
+  /**
+   * Keeps the record of a file an earlier run saved and someone changed since, once Coze no
+   * longer has the output. The entry stays expired but names the file, which may be the only
+   * copy left, with the size and sha256 it had when saved.
+   */
+  private async noteChangedFile(planned: PlannedEntry, entry: ManifestEntry, earlier: PreviousEntry): Promise<void> {
+    // An earlier run may have recorded the same, so the file stays named from run to run.
+    if (entry.status !== 'expired' || earlier.file === null || earlier.sha256 === null) return;
+    if ((await digestFile(resolveInside(this.folder, earlier.file))) === undefined) return;
+
+    Object.assign(entry, { file: earlier.file, bytes: earlier.bytes, sha256: earlier.sha256 });
+    entry.reason = `${entry.reason ?? 'expired'}; the file an earlier run saved, ${earlier.file}, was changed since and is left as it is`;
+    this.context.logger.warn({ ...this.ids(), title: planned.title, file: earlier.file }, 'output expired; the file an earlier run saved was changed since');
   }
 
   /** Keeps an entry an earlier run saved, when its file still matches size and sha256; with --force every output is fetched again. */

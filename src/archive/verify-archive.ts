@@ -379,9 +379,9 @@ async function findStrayFiles(
     // Only this tool's own temporary names count as temporary: those are what fetch removes.
     if (TEMPORARY_FILE_PATTERN.test(path.basename(file))) {
       report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write; the next fetch of this execution removes it' });
-    } else if (insideListedFile(relative, referenced)) {
+    } else if (insideListedFile(relative, referenced) || insideOutputName(relative)) {
       const reason =
-        'inside a folder that sits where the manifest lists an output file; move that folder out of the archive, ' +
+        'inside a folder that sits where an output file belongs; move that folder out of the archive, ' +
         'then a fetch of this execution within 24 hours of its run saves the file';
       report.unexpected.push({ ...finding, reason });
     } else {
@@ -391,6 +391,15 @@ async function findStrayFiles(
       });
     }
   }
+}
+
+/**
+ * Returns whether `relative` lies in a folder named as output files are, right inside `nodes`
+ * or `inline`: after a fetch could not write there, the manifest no longer lists the name.
+ */
+function insideOutputName(relative: string): boolean {
+  const [outputs, name, ...rest] = relative.split('/');
+  return (outputs === NODES_FOLDER || outputs === INLINE_FOLDER) && name !== undefined && name.endsWith('.txt') && rest.length > 0;
 }
 
 /** Returns whether a folder above `relative` has a name the manifest lists as a file. */
