@@ -378,10 +378,16 @@ describe('dry run', () => {
 
     // No token: a dry run must not need one, because it never calls Coze.
     const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run', '--json'], { token: '' });
-    const plan = JSON.parse(result.stdout) as { dry_run: boolean; exit_code: number; cost: { run_history_calls: number; node_calls: null } };
+    const plan = JSON.parse(result.stdout) as {
+      dry_run: boolean;
+      exit_code: number;
+      input: { first: { workflow_id: string; execute_id: string } | null };
+      cost: { run_history_calls: number; node_calls: null };
+    };
 
     expect(result.code).toBe(0);
     expect(plan.dry_run).toBe(true);
+    expect(plan.input.first).toEqual({ workflow_id: BATCH_WORKFLOW, execute_id: IDS.saved });
     expect(plan.exit_code).toBe(0);
     expect(plan.cost.run_history_calls).toBe(2);
     expect(plan.cost.node_calls).toBeNull();
@@ -398,6 +404,8 @@ describe('dry run', () => {
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('Dry run: 1 execution from');
+    // The first execution shows how the columns were read.
+    expect(result.stderr).toContain(`First: workflow_id ${BATCH_WORKFLOW}, execute_id ${IDS.saved}.`);
     expect(result.stderr).toContain('1 run-history call now; node calls unknown until run history is read');
     expect(result.stderr).toContain('1 bad input line, listed above.');
     expect(result.stderr).toContain('--wait 10m');

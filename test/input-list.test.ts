@@ -68,6 +68,16 @@ describe('plain lines', () => {
     expect(list.badLines).toEqual([{ line: 4, reason: 'expected 2 fields "execute_id workflow_id", found 1', text: EX1 }]);
   });
 
+  it('a # comment in a CSV list is named as such', () => {
+    const list = parseExecutionList(['workflow_id,execute_id', `${WF},${EX1}   # first run`, `${WF},${EX2}`].join('\n'));
+
+    expect(list.format).toBe('csv');
+    expect(list.targets).toEqual([{ workflowId: WF, executeId: EX2 }]);
+    expect(list.badLines.map((bad) => [bad.line, bad.reason])).toEqual([
+      [2, `execute_id "${EX1}   # first run" is not an id of 1 to 32 digits; with a comma-separated header this list is read as CSV, where # starts no comment`],
+    ]);
+  });
+
   it('CRLF and byte order mark', () => {
     const list = parseExecutionList(`\uFEFF${WF} ${EX1}\r\n${WF} ${EX2}\r\n`);
 

@@ -247,8 +247,8 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   const manifestName = relativeName(archive.root, manifestPath);
   const read = await readArchivedManifest(manifestPath);
   if ('problem' in read) {
-    // Fetch sets such a manifest aside and starts a new one, keeping no file it cannot vouch for.
-    const advice = 'a fetch of this execution within 24 hours of its run writes a new one and fetches its outputs again';
+    // Fetch sets such a manifest aside and starts a new one; once Coze deleted the outputs, it takes the files under their names.
+    const advice = 'a fetch of this execution writes a new one, fetching the outputs again or, after Coze deleted them, keeping the files saved under their names';
     report.invalid.push({ path: manifestName, manifest: manifestName, reason: `${read.problem}; ${advice}` });
     return;
   }

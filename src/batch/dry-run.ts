@@ -1,3 +1,4 @@
+import type { ExecutionTarget } from '../archive/archive-execution.js';
 import { formatDuration } from '../config/duration.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import { plural, terminalText, type InputReport } from './batch-summary.js';
@@ -10,6 +11,8 @@ import { DEFAULT_POLL_SETTINGS } from './wait-for-finish.js';
  */
 export interface DryRunPlan {
   executions: number;
+  /** The first execution read, so that a user can check the columns before any call. */
+  first: ExecutionTarget | undefined;
   runHistoryCalls: number;
   waitMs: number;
   input: InputReport;
@@ -17,11 +20,12 @@ export interface DryRunPlan {
   exitCode: number;
 }
 
-export function planDryRun(executions: number, input: InputReport, waitMs: number): DryRunPlan {
+export function planDryRun(targets: readonly ExecutionTarget[], input: InputReport, waitMs: number): DryRunPlan {
+  const executions = targets.length;
   let exitCode: number = EXIT_CODES.ok;
   if (executions === 0) exitCode = EXIT_CODES.usage;
   else if (input.badLines.length > 0) exitCode = EXIT_CODES.failed;
-  return { executions, runHistoryCalls: executions, waitMs, input, exitCode };
+  return { executions, first: targets[0], runHistoryCalls: executions, waitMs, input, exitCode };
 }
 
 export function dryRunText(plan: DryRunPlan): string {
@@ -30,6 +34,7 @@ export function dryRunText(plan: DryRunPlan): string {
     `Cost: ${plural(plan.runHistoryCalls, 'run-history call')} now; node calls unknown until run history is read ` +
       '(one per output-node run not saved by an earlier run).',
   ];
+  if (plan.first !== undefined) lines.push(`First: workflow_id ${plan.first.workflowId}, execute_id ${plan.first.executeId}.`);
   if (plan.executions === 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
   if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
   if (plan.input.badLines.length > 0) lines.push(`${plural(plan.input.badLines.length, 'bad input line')}, listed above.`);
@@ -45,6 +50,7 @@ export function dryRunDocument(plan: DryRunPlan): Record<string, unknown> {
       source: plan.input.source,
       format: plan.input.format,
       executions: plan.executions,
+      first: plan.first === undefined ? null : { workflow_id: plan.first.workflowId, execute_id: plan.first.executeId },
       duplicate_lines: plan.input.duplicateLines,
     },
     bad_lines: plan.input.badLines,

@@ -123,7 +123,11 @@ function collectTargets(format: ExecutionListFormat, records: readonly ListRecor
   const seen = new Set<string>();
 
   for (const record of records) {
-    const problem = record.problem ?? idProblem(record);
+    let problem = record.problem ?? idProblem(record);
+    // Plain lines take # comments and CSV lines do not, so a list with a CSV header reads them as part of an id.
+    if (problem !== undefined && format === 'csv' && `${record.workflowId ?? ''}${record.executeId ?? ''}`.includes('#')) {
+      problem += '; with a comma-separated header this list is read as CSV, where # starts no comment';
+    }
     if (problem !== undefined) {
       list.badLines.push({ line: record.line, reason: problem, text: shownText(record.text) });
       continue;

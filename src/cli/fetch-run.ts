@@ -27,7 +27,7 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
   const { targets, input } = await readTargets(flags, environment.stdin);
   for (const message of badLineMessages(input)) environment.stderr.write(`${message}\n`);
 
-  if (flags.dryRun) return printDryRun(targets.length, input, flags, environment);
+  if (flags.dryRun) return printDryRun(targets, input, flags, environment);
   await checkOutFolder(flags.out);
   if (targets.length === 0) {
     throw new UsageError(`No valid execution in --from ${input.source}: each line needs a workflow_id and an execute_id of digits.`);
@@ -84,8 +84,8 @@ async function readTargets(flags: FetchFlags, stdin: NodeJS.ReadableStream): Pro
   return { targets: [{ workflowId: flags.workflowId, executeId: flags.executeId }], input };
 }
 
-function printDryRun(executions: number, input: InputReport, flags: FetchFlags, environment: CliEnvironment): number {
-  const plan = planDryRun(executions, input, flags.wait ?? 0);
+function printDryRun(targets: readonly ExecutionTarget[], input: InputReport, flags: FetchFlags, environment: CliEnvironment): number {
+  const plan = planDryRun(targets, input, flags.wait ?? 0);
   if (flags.json) environment.stdout.write(`${jsonForReaders(dryRunDocument(plan), 2)}\n`);
   else if (!flags.quiet || plan.exitCode === EXIT_CODES.usage) environment.stderr.write(dryRunText(plan));
   return plan.exitCode;
