@@ -316,7 +316,7 @@ describe('verify', () => {
         'a fetch of this execution within 24 hours of its run saves the file)',
     );
 
-    // A file put in that folder is named as such, and export says where to look.
+    // A file put in that folder is named as such, and export names the folder.
     await writeFile(path.join(folderOf(out, IDS.saved), file, 'note.txt'), 'x');
     const inside = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
     expect(inside.unexpected.map((finding) => [finding.path, finding.reason])).toEqual([
@@ -449,14 +449,14 @@ describe('a folder where an output file goes', () => {
 describe('after Coze deleted the outputs', () => {
   it('keeps the files saved earlier through --force and a lost manifest', async () => {
     // One server still has the 25-hour-old outputs, as Coze had them a day earlier; the other has deleted them.
-    const kept = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
+    const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
     const deleted = await cleanups.server(batchScenario([expiredExecution()]));
     const out = await cleanups.folder('coze-verify-');
     const fetch = (url: string, extra: string[] = []) =>
       runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out), ...extra]);
     const manifestPath = path.join(folderOf(out, IDS.expired), 'manifest.json');
 
-    expect((await fetch(kept.url)).code).toBe(0);
+    expect((await fetch(serving.url)).code).toBe(0);
     const first = await manifestOf(out, IDS.expired);
     const savedFields = first.nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256]);
     expect(savedFields).toEqual([['saved', expect.any(String), expect.any(Number), expect.any(String)]]);
@@ -475,17 +475,17 @@ describe('after Coze deleted the outputs', () => {
       expect(manifest.nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256])).toEqual(savedFields);
       expect((await runBatchCli(['verify', out])).code).toBe(0);
     }
-    // Both servers served the node once; the second only answered that it is gone.
-    expect(kept.countRequests({ route: 'execute_node' })).toBe(1);
+    // The first server sent the output once; the second returned code 4200 for each request.
+    expect(serving.countRequests({ route: 'execute_node' })).toBe(1);
     expect(deleted.countRequests({ route: 'execute_node' })).toBe(3);
   });
 
   it('keeps naming a file changed since it was saved', async () => {
-    const kept = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
+    const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
     const deleted = await cleanups.server(batchScenario([expiredExecution()]));
     const out = await cleanups.folder('coze-verify-');
     const fetch = (url: string) => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out)]);
-    expect((await fetch(kept.url)).code).toBe(0);
+    expect((await fetch(serving.url)).code).toBe(0);
     const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
     await appendFile(path.join(folderOf(out, IDS.expired), saved.file!), '（改过）');
 

@@ -138,7 +138,7 @@ class Batch {
 
     const archiveSlots = pLimit(this.settings.executionConcurrency);
     // NOTE: executions archived at once share the limiter's first-come queue, so the older one
-    // is not served first; a strict order would need priorities in the request limiter.
+    // is not served first. A strict order would need priorities in the request limiter.
     const oldestFirst = [...items].sort(byAgeDescending);
     await Promise.all(oldestFirst.map((item) => archiveSlots(() => this.archive(item))));
 
