@@ -442,7 +442,7 @@ export class ExecutionArchiver {
     this.context.logger.error(logFields, 'node run listed in an unexpected shape; its output was not requested');
   }
 
-  /** Records an output whose file could not be written; the other entries go on. */
+  /** Records an output whose file could not be written, while the other entries go on. */
   private failWrite(planned: PlannedEntry, entry: ManifestEntry, error: OutputWriteError): void {
     entry.status = 'failed';
     entry.error = describeError(error);
@@ -465,7 +465,7 @@ export class ExecutionArchiver {
     this.context.logger.warn({ ...this.ids(), title: planned.title, file: earlier.file }, 'output expired; the file an earlier run saved was changed since');
   }
 
-  /** Keeps an entry an earlier run saved, when its file still matches size and sha256; with --force every output is fetched again. */
+  /** Keeps an entry an earlier run saved when its file still matches size and sha256, unless --force fetches every output again. */
   private async reuseSaved(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
     return !this.context.force && (await this.keepSaved(planned, entry));
   }
@@ -792,7 +792,7 @@ function planOutputs({ record, invalidNodeRuns }: ParsedRunHistory): OutputPlan 
   return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };
 }
 
-/** Turns a file system error at one output's own path into that entry's failure; the rest pass through. */
+/** Turns a file system error at one output's own path into that entry's failure, and passes any other error through. */
 function asOutputWriteError(error: unknown, file: string): unknown {
   const isFileSystemError = error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
   if (!isFileSystemError || isFatal(error)) return error;
