@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -213,6 +214,73 @@ describe('interruption', () => {
       const bytes = await readFile(path.join(folder, entry.file!));
       expect(sha256(bytes)).toBe(entry.sha256);
     }
+  });
+});
+
+describe('interrupting --force', () => {
+  /** Archives five nodes from a fast server, then returns a second server whose third node streams slowly. */
+  async function savedArchive(): Promise<{ slowServer: FakeCozeServer; outDir: string; folder: string; first: ExecutionManifest }> {
+    const texts = () => ({ text: nodeText(0, 20_000) });
+    const fast = await start(executionScenario(5, {}, texts));
+    const slowNode = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(3), action: { type: 'slowBody' as const, chunkBytes: 2_048, delayMs: 200 } };
+    const slowServer = await start(executionScenario(5, { faults: [slowNode] }, texts));
+    const outDir = await tempDir();
+    const folder = path.join(outDir, WORKFLOW_ID, EXECUTE_ID);
+
+    expect((await runCli(fetchArgs(fast, outDir), { env })).code).toBe(0);
+    return { slowServer, outDir, folder, first: await readJson<ExecutionManifest>(path.join(folder, 'manifest.json')) };
+  }
+
+  const savedFields = (manifest: ExecutionManifest) => manifest.nodes.map((node) => [node.node_execute_uuid, node.status, node.file, node.sha256]);
+
+  it('SIGTERM keeps every earlier file listed', async () => {
+    const { slowServer, outDir, folder, first } = await savedArchive();
+
+    const result = await runCli(fetchArgs(slowServer, outDir, ['--force', '--concurrency', '1']), {
+      env,
+      onSpawn: (child) => {
+        void waitFor(() => slowServer.countRequests({ route: 'execute_node', nodeExecuteUuid: nodeUuid(3) }) === 1)
+          .then(() => new Promise((resolve) => setTimeout(resolve, 300)))
+          .then(() => child.kill('SIGTERM'));
+      },
+    });
+    const manifest = await readJson<ExecutionManifest>(path.join(folder, 'manifest.json'));
+
+    expect(result.code).toBe(143);
+    expect(manifest.stopped).toBe('interrupted');
+    // Nodes 1 and 2 were fetched again, node 3 was cut off, and 4 and 5 were not reached.
+    expect(slowServer.countRequests({ route: 'execute_node' })).toBe(3);
+    expect(savedFields(manifest)).toEqual(savedFields(first));
+    expect((await runCli(['verify', outDir], { env })).code).toBe(0);
+  });
+
+  it('SIGKILL leaves every earlier file listed', async () => {
+    const { slowServer, outDir, folder, first } = await savedArchive();
+    const manifestPath = path.join(folder, 'manifest.json');
+
+    const child = spawn(process.execPath, [CLI_PATH, ...fetchArgs(slowServer, outDir, ['--force', '--concurrency', '1'])], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    // Killed once this run has written a manifest of its own, while node 3 still streams.
+    let written: ExecutionManifest | undefined;
+    await waitFor(() => {
+      try {
+        written = JSON.parse(readFileSync(manifestPath, 'utf8')) as ExecutionManifest;
+      } catch {
+        return false;
+      }
+      return written.started_at !== first.started_at;
+    });
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const manifest = await readJson<ExecutionManifest>(manifestPath);
+
+    expect(manifest.started_at).not.toBe(first.started_at);
+    expect(manifest.finished_at).toBeNull();
+    expect(savedFields(manifest)).toEqual(savedFields(first));
+    expect((await runCli(['verify', outDir], { env })).code).toBe(0);
   });
 });
 

@@ -322,7 +322,7 @@ export class ExecutionArchiver {
   }
 
   private async archiveOutputs({ planned, isRunning, isTrimmed }: OutputPlan): Promise<void> {
-    this.manifest.nodes = planned.map((entry) => blankEntry(entry));
+    this.manifest.nodes = planned.map((entry) => this.startingEntry(entry));
 
     // Workers take entries one at a time, so waiting work costs memory per worker, not per
     // entry: 20,000 entries started at once held about 6 KB of promise chains each. Twice the
@@ -341,6 +341,29 @@ export class ExecutionArchiver {
     };
     const workerCount = Math.min(planned.length, 2 * this.context.limiter.concurrency);
     await Promise.all(Array.from({ length: workerCount }, worker));
+  }
+
+  /**
+   * Starts an entry as the earlier run left it when that run saved it, so that a manifest
+   * written before this run reaches the entry, or the last one a killed run left, still lists
+   * the file until this run records an outcome of its own.
+   */
+  private startingEntry(planned: PlannedEntry): ManifestEntry {
+    const entry = blankEntry(planned);
+    const earlier = this.previous.get(planned.key) as Partial<ManifestEntry> | undefined;
+    if (earlier?.status !== 'saved' || typeof earlier.file !== 'string' || typeof earlier.sha256 !== 'string') return entry;
+
+    return Object.assign(entry, {
+      status: 'saved',
+      file: earlier.file,
+      bytes: earlier.bytes ?? null,
+      sha256: earlier.sha256,
+      is_finish: earlier.is_finish ?? entry.is_finish,
+      possibly_incomplete: earlier.possibly_incomplete ?? false,
+      incomplete_reasons: earlier.incomplete_reasons ?? [],
+      attempts: earlier.attempts ?? 0,
+      saved_at: earlier.saved_at,
+    });
   }
 
   private async settleEntry(planned: PlannedEntry, entry: ManifestEntry, isRunning: boolean, isTrimmed: boolean): Promise<void> {
@@ -362,6 +385,19 @@ export class ExecutionArchiver {
     }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
+
+    // While this run tries again, the manifest keeps listing what the earlier run saved.
+    const outcome = entry.status === 'saved' ? blankEntry(planned) : entry;
+    try {
+      await this.attemptEntry(planned, outcome, isRunning, isTrimmed);
+    } finally {
+      if (outcome !== entry) replaceEntry(entry, outcome);
+    }
+    if (entry.status !== 'saved') await this.keepEarlierFile(planned, entry);
+  }
+
+  /** Saves an inline output or fetches a node's, recording the outcome in `entry`. */
+  private async attemptEntry(planned: PlannedEntry, entry: ManifestEntry, isRunning: boolean, isTrimmed: boolean): Promise<void> {
     // A node still running is not requested in any case, so that stays its reason when the run stops too.
     if (planned.source === 'execute_nodes' && isRunning && planned.isFinish === false) {
       entry.reason = 'node_not_finished';
@@ -385,8 +421,8 @@ export class ExecutionArchiver {
       return;
     }
     await this.fetchNode(planned, entry);
-    if (entry.status === 'expired' || entry.status === 'failed') await this.keepEarlierFile(planned, entry);
   }
+
 
   /**
    * Keeps the file an earlier run saved for an output this run could not fetch again. With
@@ -396,7 +432,7 @@ export class ExecutionArchiver {
   private async keepEarlierFile(planned: PlannedEntry, entry: ManifestEntry): Promise<void> {
     const message = entry.error?.message ?? entry.reason;
     const earlier = this.previous.get(planned.key);
-    if (earlier !== undefined) {
+    if (earlier !== undefined && earlier.file !== null) {
       // With --force the earlier file was not checked yet, and its recorded size and sha256 vouch for it.
       const attempts = entry.attempts;
       if (this.context.force && (await this.keepSaved(planned, entry))) {
@@ -407,7 +443,7 @@ export class ExecutionArchiver {
       }
     } else {
       if (entry.status !== 'expired') return;
-      // No manifest names the file, but one under the name this output gets was written whole by an earlier run.
+      // No earlier record names a file, but one under the name this output gets was written whole by an earlier run.
       const file = this.fileFor(planned);
       const found = await digestFile(resolveInside(this.folder, file));
       if (found === undefined) return;
@@ -465,9 +501,13 @@ export class ExecutionArchiver {
     this.context.logger.warn({ ...this.ids(), title: planned.title, file: earlier.file }, 'output expired; the file an earlier run saved was changed since');
   }
 
-  /** Keeps an entry an earlier run saved when its file still matches size and sha256, unless --force fetches every output again. */
+  /**
+   * Keeps an entry an earlier run saved when its file still matches size and sha256, unless
+   * --force fetches every output again. A stopping run fetches nothing, so then it keeps it too.
+   */
   private async reuseSaved(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
-    return !this.context.force && (await this.keepSaved(planned, entry));
+    if (this.context.force && !this.controller.signal.aborted) return false;
+    return this.keepSaved(planned, entry);
   }
 
   /** Takes over the entry an earlier run saved, when its file still matches size and sha256. */
@@ -790,6 +830,14 @@ function planOutputs({ record, invalidNodeRuns }: ParsedRunHistory): OutputPlan 
   // The inline outputs of a running execution are not final; the next run archives them.
   const inline = isRunning ? [] : discoverInlineOutputs(record);
   return { planned: [...nodeRuns, ...inline], isRunning, isTrimmed: record.is_output_trimmed === true };
+}
+
+/** Gives `entry`, which the manifest lists, the fields of `outcome` and no others. */
+function replaceEntry(entry: ManifestEntry, outcome: ManifestEntry): void {
+  for (const key of Object.keys(entry) as (keyof ManifestEntry)[]) {
+    if (!(key in outcome)) delete entry[key];
+  }
+  Object.assign(entry, outcome);
 }
 
 /** Turns a file system error at one output's own path into that entry's failure, and passes any other error through. */
