@@ -192,6 +192,26 @@ describe('Ctrl+C during --wait', () => {
   });
 });
 
+describe('a re-run that cannot reach Coze', () => {
+  it('keeps the expiry warning from the earlier run', async () => {
+    const server = await cleanups.server(batchScenario([nearExpiryExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.nearExpiry}`]);
+    const first = JSON.parse((await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json'])).stdout) as Summary;
+    expect(first.executions.map((execution) => execution.expiry_warning)).toEqual([true]);
+    const url = server.url;
+    await server.close();
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(url, out), '--retries', '1', '--json']);
+    const summary = JSON.parse(result.stdout) as Summary;
+
+    expect(result.code).toBe(1);
+    expect(summary.executions.map((execution) => execution.error?.message)).toEqual([expect.stringContaining('ECONNREFUSED')]);
+    expect(summary.executions.map((execution) => execution.expiry_warning)).toEqual([true]);
+    expect(summary.executions[0]!.age_seconds).toBeGreaterThanOrEqual(first.executions[0]!.age_seconds!);
+  });
+});
+
 describe('running without --wait', () => {
   it('exits 4, then the rerun completes', async () => {
     const server = await cleanups.server(batchScenario([runningExecution(), savedExecution()]));

@@ -129,6 +129,7 @@ export class ExecutionArchiver {
       record = parsed?.record;
       this.runHistoryRead = parsed !== undefined;
       if (parsed !== undefined) this.plan = planOutputs(parsed);
+      else this.ageFromEarlierRun();
     } catch (error) {
       this.noteFatal(error);
     }
@@ -667,6 +668,16 @@ export class ExecutionArchiver {
     entry.status = 'expired';
     entry.reason = message;
     this.context.logger.warn({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid }, 'output node expired');
+  }
+
+  /**
+   * Takes the execution's age from the times an earlier run recorded, when this run cannot read
+   * the run history, so that an execution near Coze's 24 hours still gets its warning.
+   */
+  private ageFromEarlierRun(): void {
+    const fields = this.previousFields;
+    const seconds = [fields?.['update_time'], fields?.['create_time']].find((value): value is number => typeof value === 'number');
+    if (this.executionAgeMs === undefined && seconds !== undefined) this.executionAgeMs = this.context.now() - seconds * 1000;
   }
 
   /** Age estimated from the execute id, until the run history gives `create_time`. */
