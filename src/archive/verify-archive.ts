@@ -49,6 +49,7 @@ const archivedManifestSchema = z.looseObject({
   execute_status: z.string().nullable().optional(),
   error: z.looseObject({ message: z.string(), code: z.number().optional().catch(undefined) }).nullable().optional(),
   stopped: z.string().optional(),
+  finished_at: z.string().nullable().optional(),
   // Checked against the entries by `totalsProblem`, which names each count that differs.
   totals: z.record(z.string(), z.unknown()).optional(),
   nodes: z.array(archivedEntrySchema),
@@ -257,6 +258,10 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     // Coze's "execution not found" most often follows an id mistyped in the list.
     const advice = manifest.error.code === EXECUTION_NOT_FOUND ? "; if its ids are mistyped, delete this execution's folder" : '';
     report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${advice}` });
+  }
+  if (manifest.finished_at === null) {
+    const reason = 'the run that wrote this manifest did not finish: it was killed, or is still running; a fetch of this execution within 24 hours of its run fetches the rest';
+    report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.stopped !== undefined) {
     const reason = `the run stopped early: ${manifest.stopped}; a fetch of this execution within 24 hours of its run fetches the rest`;
