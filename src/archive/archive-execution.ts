@@ -345,9 +345,8 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Starts an entry as the earlier run left it when that run saved it, so that a manifest
-   * written before this run reaches the entry, or the last one a killed run left, still lists
-   * the file until this run records an outcome of its own.
+   * Starts an entry as the earlier run left it when that run saved it. A manifest written before
+   * this run reaches the entry, or the last one a killed run left, then still lists the file.
    */
   private startingEntry(planned: PlannedEntry): ManifestEntry {
     const entry = blankEntry(planned);
