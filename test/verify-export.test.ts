@@ -489,6 +489,26 @@ describe('after Coze deleted the outputs', () => {
     const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
     await appendFile(path.join(folderOf(out, IDS.expired), saved.file!), '（改过）');
 
+    // A re-run stopped while it fetches the output again keeps the record of what was saved.
+    const slowBody = { route: 'execute_node' as const, action: { type: 'slowBody' as const, chunkBytes: 4, delayMs: 300 } };
+    const stalled = await cleanups.server({
+      ...batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]),
+      faults: [slowBody],
+    });
+    const stopped = await runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(stalled.url, out)], {
+      onSpawn: (child) => {
+        const poll = setInterval(() => {
+          if (stalled.countRequests({ route: 'execute_node' }) === 0) return;
+          clearInterval(poll);
+          setTimeout(() => child.kill('SIGINT'), 200);
+        }, 20);
+      },
+    });
+    const interrupted = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    expect(stopped.code).toBe(130);
+    expect([interrupted.status, interrupted.file, interrupted.bytes, interrupted.sha256]).toEqual(['pending', saved.file, saved.bytes, saved.sha256]);
+    expect(interrupted.reason).toBe(`interrupted; the file an earlier run saved, ${saved.file}, was changed since and is left as it is`);
+
     for (let run = 1; run <= 2; run += 1) {
       const result = await fetch(deleted.url);
       const entry = (await manifestOf(out, IDS.expired)).nodes[0]!;

@@ -487,18 +487,20 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps the record of a file an earlier run saved and someone changed since, once Coze no
-   * longer has the output. The entry stays expired but names the file, which may be the only
-   * copy left, with the size and sha256 it had when saved.
+   * Keeps the record of a file an earlier run saved and someone changed since, when this run
+   * could not fetch the output again. The entry keeps its status but names the file, which may
+   * be the only copy left once Coze deletes the output, with the size and sha256 it had when
+   * saved, so that a later run can still set the changed file apart from Coze's output.
    */
   private async noteChangedFile(planned: PlannedEntry, entry: ManifestEntry, earlier: PreviousEntry): Promise<void> {
     // An earlier run may have recorded the same, so the file stays named from run to run.
-    if (entry.status !== 'expired' || earlier.file === null || earlier.sha256 === null) return;
+    if (entry.status === 'saved' || earlier.file === null || earlier.sha256 === null) return;
     if ((await digestFile(resolveInside(this.folder, earlier.file))) === undefined) return;
 
     Object.assign(entry, { file: earlier.file, bytes: earlier.bytes, sha256: earlier.sha256 });
-    entry.reason = `${entry.reason ?? 'expired'}; the file an earlier run saved, ${earlier.file}, was changed since and is left as it is`;
-    this.context.logger.warn({ ...this.ids(), title: planned.title, file: earlier.file }, 'output expired; the file an earlier run saved was changed since');
+    entry.reason = `${entry.reason ?? entry.status}; the file an earlier run saved, ${earlier.file}, was changed since and is left as it is`;
+    const logFields = { ...this.ids(), title: planned.title, status: entry.status, file: earlier.file };
+    this.context.logger.warn(logFields, 'output not fetched again; the file an earlier run saved was changed since');
   }
 
   /**
