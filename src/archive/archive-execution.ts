@@ -488,9 +488,9 @@ export class ExecutionArchiver {
 
   /**
    * Keeps the record of a file an earlier run saved and someone changed since, when this run
-   * could not fetch the output again. The entry keeps its status but names the file, which may
-   * be the only copy left once Coze deletes the output, with the size and sha256 it had when
-   * saved, so that a later run can still set the changed file apart from Coze's output.
+   * could not fetch the output again. The entry keeps its status but names the file, with the
+   * size and sha256 it had when saved. That file may be the only copy once Coze deletes the
+   * output, and a later run can still set it apart from Coze's output.
    */
   private async noteChangedFile(planned: PlannedEntry, entry: ManifestEntry, earlier: PreviousEntry): Promise<void> {
     // An earlier run may have recorded the same, so the file stays named from run to run.
