@@ -239,6 +239,21 @@ describe('verify', () => {
     expect((await runBatchCli(['verify', out])).code).toBe(0);
   });
 
+  it('names what a manifest of another shape lacks, on one line', async () => {
+    const out = await makeArchive();
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), '{}');
+
+    const result = await runBatchCli(['verify', out, '--json']);
+    const report = JSON.parse(result.stdout) as VerifyReport;
+
+    expect(result.code).toBe(1);
+    expect(report.invalid.map((finding) => finding.reason)).toEqual([
+      'not a manifest of coze-node-outputs: manifest.workflow_id: missing, expected string; manifest.execute_id: missing, expected string; ' +
+        'manifest.nodes: missing, expected array; a fetch of this execution writes a new one, fetching the outputs again or, ' +
+        'after Coze deleted them, keeping the files saved under their names',
+    ]);
+  });
+
   it('names totals that do not match the entries', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);

@@ -6,6 +6,7 @@ import pLimit from 'p-limit';
 import { z } from 'zod';
 
 import { UsageError } from '../coze/errors.js';
+import { describeIssues } from '../coze/schemas.js';
 import { TEMPORARY_FILE_PATTERN } from './atomic-write.js';
 import { hashFile } from './file-digest.js';
 import { resolveInside } from './file-names.js';
@@ -206,7 +207,8 @@ export async function readArchivedManifest(manifestPath: string): Promise<{ mani
   }
 
   const parsed = archivedManifestSchema.safeParse(value);
-  return parsed.success ? { manifest: parsed.data } : { problem: `not a manifest of coze-node-outputs: ${z.prettifyError(parsed.error)}` };
+  // One line per finding: zod's own pretty form spans several lines, which a report line cannot.
+  return parsed.success ? { manifest: parsed.data } : { problem: `not a manifest of coze-node-outputs: ${describeIssues(parsed.error, 'manifest')}` };
 }
 
 /**
