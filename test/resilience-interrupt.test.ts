@@ -88,7 +88,7 @@ describe('interruption', () => {
     expect(server.requests.at(-1)?.nodeExecuteUuid).toBe(nodeUuid(3));
   });
 
-  it('SIGINT still saves inline outputs, which need no request', async () => {
+  it('SIGINT still saves inline outputs', async () => {
     const slowNode = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(1), times: 1, action: { type: 'slowBody' as const, chunkBytes: 2_048, delayMs: 100 } };
     const scenario = executionScenario(3, { faults: [slowNode] }, () => ({ text: nodeText(0, 20_000) }));
     const inline = { Output: '{"answer":"完成"}', 摘要: '归档已完成。' };
@@ -111,7 +111,7 @@ describe('interruption', () => {
 
     expect(result.code).toBe(130);
     expect(manifest.stopped).toBe('interrupted');
-    // Only the slow node was requested; the others were not started.
+    // Only the slow node was requested, and the others were not started.
     expect(server.countRequests({ route: 'execute_node' })).toBe(1);
     expect(nodeEntries.map((node) => [node.status, node.reason])).toEqual(Array.from({ length: 3 }, () => ['pending', 'interrupted']));
     expect(inlineEntries.map((node) => node.title).sort()).toEqual(Object.keys(inline).sort());

@@ -94,7 +94,7 @@ describe('verify', () => {
     expect(report.execution_errors).toEqual([{ manifest: `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`, message }]);
   });
 
-  it('suggests deleting the folder of an execution Coze does not know', async () => {
+  it('unknown execution suggests deleting its folder', async () => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
     const out = await cleanups.folder('coze-verify-');
     const mistyped = '7431826405913479999';
@@ -217,7 +217,7 @@ describe('verify', () => {
     expect(report.invalid).toEqual([]);
   });
 
-  it('names an unreadable manifest, which a fetch replaces', async () => {
+  it('unreadable manifest replaced by fetch', async () => {
     const scenario = batchScenario([savedExecution()]);
     const server = await cleanups.server(scenario);
     const out = await cleanups.folder('coze-verify-');
@@ -239,7 +239,7 @@ describe('verify', () => {
     expect((await runBatchCli(['verify', out])).code).toBe(0);
   });
 
-  it('names what a manifest of another shape lacks, on one line', async () => {
+  it('foreign manifest named on one line', async () => {
     const out = await makeArchive();
     await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), '{}');
 
@@ -254,7 +254,7 @@ describe('verify', () => {
     ]);
   });
 
-  it('names totals that do not match the entries', async () => {
+  it('totals differing from entries', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);
     const totals = { ...saved.totals, saved: saved.totals.saved + 1, bytes: 7 };
@@ -346,7 +346,7 @@ describe('verify', () => {
     expect(exported.stderr).toContain(`skipped ${BATCH_WORKFLOW}/${IDS.saved}/${file}: a folder, not a file; run verify`);
   });
 
-  it('text report names each problem and what to do', async () => {
+  it('text report gives advice', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);
     const [missing, altered] = saved.nodes.map((node) => node.file!);
@@ -402,7 +402,7 @@ describe('verify', () => {
 });
 
 describe('a folder where an output file goes', () => {
-  it('fails those entries alone, says what to move, and saves them once moved', async () => {
+  it('fails entries alone, then saves them', async () => {
     const scenario = batchScenario([savedExecution()]);
     const server = await cleanups.server(scenario);
     const out = await cleanups.folder('coze-verify-');
@@ -462,8 +462,8 @@ describe('a folder where an output file goes', () => {
 });
 
 describe('after Coze deleted the outputs', () => {
-  it('keeps the files saved earlier through --force and a lost manifest', async () => {
-    // One server still has the 25-hour-old outputs, as Coze had them a day earlier; the other has deleted them.
+  it('keeps files through force and lost manifest', async () => {
+    // One server still has the 25-hour-old outputs, as Coze had them a day earlier. The other has deleted them.
     const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
     const deleted = await cleanups.server(batchScenario([expiredExecution()]));
     const out = await cleanups.folder('coze-verify-');
@@ -478,7 +478,7 @@ describe('after Coze deleted the outputs', () => {
 
     const forced = await fetch(deleted.url, ['--force']);
     expect(forced.code).toBe(0);
-    expect(forced.stderr).toContain('output could not be fetched again; kept the file an earlier run saved');
+    expect(forced.stderr).toContain('output could not be fetched again, so the file an earlier run saved is kept');
     expect((await manifestOf(out, IDS.expired)).nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256])).toEqual(savedFields);
 
     for (const loseManifest of [() => writeFile(manifestPath, '{'), () => rm(manifestPath)]) {
@@ -490,12 +490,12 @@ describe('after Coze deleted the outputs', () => {
       expect(manifest.nodes.map((entry) => [entry.status, entry.file, entry.bytes, entry.sha256])).toEqual(savedFields);
       expect((await runBatchCli(['verify', out])).code).toBe(0);
     }
-    // The first server sent the output once; the second returned code 4200 for each request.
+    // The first server sent the output once, and the second returned code 4200 for each request.
     expect(serving.countRequests({ route: 'execute_node' })).toBe(1);
     expect(deleted.countRequests({ route: 'execute_node' })).toBe(3);
   });
 
-  it('keeps naming a file changed since it was saved', async () => {
+  it('keeps naming a changed file', async () => {
     const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
     const deleted = await cleanups.server(batchScenario([expiredExecution()]));
     const out = await cleanups.folder('coze-verify-');
@@ -573,7 +573,7 @@ describe('export', () => {
     }
   });
 
-  it('names an execution folder without a manifest as skipped', async () => {
+  it('skips folder without manifest', async () => {
     const out = await makeArchive();
     await rm(path.join(folderOf(out, IDS.saved), 'manifest.json'));
 
@@ -589,7 +589,7 @@ describe('export', () => {
     expect(result.stderr).toContain('from 1 manifest to stdout; 1 skipped.');
   });
 
-  it('escapes line and paragraph separators, which line splitters break at', async () => {
+  it('escapes line and paragraph separators', async () => {
     const text = '第一段\u2028第二段\u2029第三段\u0085完\u202E';
     const execution = { ...savedExecution(), record: {}, nodes: [{ ...savedExecution().nodes![0]!, text }] };
     const out = await makeArchive(batchScenario([execution]));
@@ -603,7 +603,7 @@ describe('export', () => {
     expect(rows.map((row) => (JSON.parse(row) as { output: string }).output)).toEqual([text]);
   });
 
-  it('counts one entry and one manifest in the singular', async () => {
+  it('singular for one entry', async () => {
     const single = { ...savedExecution(), record: {}, nodes: savedExecution().nodes!.slice(0, 1) };
     const out = await makeArchive(batchScenario([single]));
 

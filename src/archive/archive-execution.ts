@@ -462,7 +462,7 @@ export class ExecutionArchiver {
     }
     delete entry.error;
     const logFields = { ...this.ids(), title: planned.title, file: entry.file, err: message };
-    this.context.logger.warn(logFields, 'output could not be fetched again; kept the file an earlier run saved');
+    this.context.logger.warn(logFields, 'output could not be fetched again, so the file an earlier run saved is kept');
   }
 
   /** Records a node run whose run-history entry is not shaped as documented, so its output cannot be requested. */
@@ -500,7 +500,7 @@ export class ExecutionArchiver {
     Object.assign(entry, { file: earlier.file, bytes: earlier.bytes, sha256: earlier.sha256 });
     entry.reason = `${entry.reason ?? entry.status}; the file an earlier run saved, ${earlier.file}, was changed since and is left as it is`;
     const logFields = { ...this.ids(), title: planned.title, status: entry.status, file: earlier.file };
-    this.context.logger.warn(logFields, 'output not fetched again; the file an earlier run saved was changed since');
+    this.context.logger.warn(logFields, 'output not fetched again, and the file an earlier run saved was changed since');
   }
 
   /**
@@ -523,7 +523,7 @@ export class ExecutionArchiver {
 
     const earlierEntry = earlier as unknown as ManifestEntry;
     const isFinish = earlierEntry.is_finish ?? entry.is_finish;
-    // The size flags follow this run's --flag-bytes; the other facts are those of the kept file.
+    // The size flags follow this run's --flag-bytes, and the other facts are those of the kept file.
     const facts = { bytes: earlier.bytes, isFinish: isFinish ?? undefined, isOutputTrimmed: earlierEntry.incomplete_reasons?.includes('output_trimmed') };
     const reasons = incompleteReasons(facts, this.context.flagBytes);
     Object.assign(entry, {

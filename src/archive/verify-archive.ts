@@ -38,7 +38,7 @@ const archivedEntrySchema = z.looseObject({
   is_finish: z.boolean().nullable().optional(),
   possibly_incomplete: z.boolean().optional(),
   incomplete_reasons: z.array(z.string()).optional(),
-  // Only the kind is read; an error of another shape is ignored, not a reason to reject the manifest.
+  // Only the kind is read, and an error of another shape is ignored rather than a reason to reject the manifest.
   error: z.looseObject({ kind: z.string().optional() }).optional().catch(undefined),
 });
 export type ArchivedEntry = z.infer<typeof archivedEntrySchema>;
@@ -190,7 +190,7 @@ async function findFoldersWithoutManifest(folder: string): Promise<string[]> {
   const found = looksLikeExecution && !hasManifest ? [folder] : [];
 
   for (const entry of entries) {
-    // An execution's output folders are its own; another execution never sits inside them.
+    // An execution's output folders are its own, so another execution never sits inside them.
     if (!entry.isDirectory() || (looksLikeExecution && isOutputFolder(entry))) continue;
     found.push(...(await findFoldersWithoutManifest(path.join(folder, entry.name))));
   }
@@ -250,7 +250,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   const manifestName = relativeName(archive.root, manifestPath);
   const read = await readArchivedManifest(manifestPath);
   if ('problem' in read) {
-    // Fetch sets such a manifest aside and starts a new one; once Coze deleted the outputs, it takes the files under their names.
+    // Fetch sets such a manifest aside and starts a new one. Once Coze deleted the outputs, it takes the files under their names.
     const advice = 'a fetch of this execution writes a new one, fetching the outputs again or, after Coze deleted them, keeping the files saved under their names';
     report.invalid.push({ path: manifestName, manifest: manifestName, reason: `${read.problem}; ${advice}` });
     return;

@@ -30,7 +30,7 @@ export function firstLine(text: string, maxChars = 200): string {
  */
 const UNSAFE_ON_A_TERMINAL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
-/** The part of `UNSAFE_ON_A_TERMINAL` that `JSON.stringify` leaves raw; it escapes C0 itself. */
+/** The part of `UNSAFE_ON_A_TERMINAL` that `JSON.stringify` leaves raw, because it escapes C0 itself. */
 export const UNSAFE_RAW_IN_JSON = /[\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /** Returns the six-character `\u001b`-style escape of one UTF-16 unit. */
