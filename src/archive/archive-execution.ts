@@ -18,6 +18,7 @@ import {
   entryKey,
   EXECUTION_FILE,
   INLINE_FOLDER,
+  isComplete,
   MANIFEST_FILE,
   MANIFEST_VERSION,
   NODES_FOLDER,
@@ -792,12 +793,7 @@ export class ExecutionArchiver {
     m.totals = computeTotals(m.nodes);
     // The last version carries the finish time, so `updated_at` never comes after `finished_at`.
     m.updated_at = m.finished_at ?? new Date(this.context.now()).toISOString();
-    m.complete =
-      m.error === undefined &&
-      m.stopped === undefined &&
-      m.execute_status !== null &&
-      m.execute_status !== 'Running' &&
-      m.totals.saved === m.totals.entries;
+    m.complete = isComplete(m);
     return m;
   }
 

@@ -107,6 +107,22 @@ export function computeTotals(nodes: readonly ManifestEntry[]): ManifestTotals {
   return totals;
 }
 
+/**
+ * Returns whether `manifest` may say `complete`: every entry saved, the execution finished in
+ * Coze, and the run that wrote it finished. A version written mid-run is the last one when
+ * the run is killed, so it must not claim what the run never got to check.
+ */
+export function isComplete(manifest: ExecutionManifest): boolean {
+  return (
+    manifest.finished_at !== null &&
+    manifest.error === undefined &&
+    manifest.stopped === undefined &&
+    manifest.execute_status !== null &&
+    manifest.execute_status !== 'Running' &&
+    manifest.totals.saved === manifest.totals.entries
+  );
+}
+
 /** The few fields of an earlier manifest that resume relies on; the rest is rebuilt. */
 const previousEntrySchema = z.looseObject({
   node_execute_uuid: z.string().optional(),
