@@ -28,7 +28,7 @@ import {
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
-async function options(server: FakeCozeServer, executeIds: string[], extra: Partial<BatchOptions> = {}): Promise<BatchOptions> {
+async function options(server: FakeCozeServer, executeIds: string[], extra: Partial<BatchOptions> = {}): Promise<BatchOptions & { outDir: string }> {
   return {
     token: BATCH_TOKEN,
     baseUrl: server.url,
