@@ -49,25 +49,25 @@ function finishedManifest(overrides: Partial<ExecutionManifest> = {}): Execution
 }
 
 describe('isComplete', () => {
-  it('holds for a finished run with every entry saved', () => {
+  it('true when finished and saved', () => {
     expect(isComplete(finishedManifest())).toBe(true);
   });
 
-  it('is withheld while the run has not finished', () => {
+  it('false before the run finishes', () => {
     expect(isComplete(finishedManifest({ finished_at: null }))).toBe(false);
   });
 
-  it('is withheld for an unsaved entry', () => {
+  it('false with an unsaved entry', () => {
     const pending: ManifestEntry = { ...SAVED, status: 'pending', file: null, bytes: null, sha256: null };
     expect(isComplete(finishedManifest({ nodes: [SAVED, pending] }))).toBe(false);
   });
 
-  it('is withheld for a running or unread execution', () => {
+  it('false for running or unread', () => {
     expect(isComplete(finishedManifest({ execute_status: 'Running' }))).toBe(false);
     expect(isComplete(finishedManifest({ execute_status: null }))).toBe(false);
   });
 
-  it('is withheld for a stop or an execution error', () => {
+  it('false after a stop or error', () => {
     expect(isComplete(finishedManifest({ stopped: 'interrupted' }))).toBe(false);
     expect(isComplete(finishedManifest({ error: { message: 'execution not found', code: 4314 } }))).toBe(false);
   });
