@@ -363,6 +363,43 @@ describe('verify', () => {
     expect(result.stdout).toContain('Archive damaged: 2 problems.');
   });
 
+  it('advice after Coze deleted outputs', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    const [missing, altered, pending] = saved.nodes;
+    expect(saved.nodes.length).toBeGreaterThanOrEqual(3);
+    // Two days ago: the run history's times are Unix seconds.
+    const twoDaysAgo = Math.floor(Date.now() / 1000) - 2 * 86_400;
+    const nodes = saved.nodes.map((node) => (node === pending ? { ...node, status: 'pending', file: null, bytes: null, sha256: null } : node));
+    const edited = withTotals({ ...saved, nodes, create_time: twoDaysAgo - 60, update_time: twoDaysAgo, stopped: 'interrupted' });
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify(edited));
+    for (const node of [missing, pending]) await rm(path.join(folderOf(out, IDS.saved), node!.file!));
+    await appendFile(path.join(folderOf(out, IDS.saved), altered!.file!), 'x');
+    const recent = (await manifestOf(out, IDS.nearExpiry)).nodes[0]!.file!;
+    await rm(path.join(folderOf(out, IDS.nearExpiry), recent));
+
+    const text = await runBatchCli(['verify', out]);
+    const report = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+    const manifest = `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`;
+    const deleted = "Coze deleted this execution's outputs 24 hours after its run, so no fetch can save it again: restore it from a backup";
+
+    expect(text.code).toBe(1);
+    expect(report.deleted_in_coze).toEqual([manifest]);
+    expect(report.entries_past_retention).toBe(1);
+    expect(text.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.saved}/${missing!.file} (file not found; ${deleted})`);
+    expect(text.stdout).toContain(`altered: ${BATCH_WORKFLOW}/${IDS.saved}/${altered!.file} (size ${altered!.bytes! + 1}, manifest says ${altered!.bytes}; ${deleted})`);
+    expect(text.stdout).toContain(
+      'Not complete: 1 entry not saved; fetch reports why. 1 of them belongs to an execution that ran more than 24 hours ago, so no re-run can fetch it.',
+    );
+    expect(text.stdout).toContain(
+      `Not complete: ${manifest}: the run stopped early: interrupted; Coze deleted this execution's outputs 24 hours after its run, so no fetch can bring back the rest`,
+    );
+    // The other execution ran 21 hours ago, so a fetch can still save what it lacks.
+    expect(text.stdout).toContain(
+      `missing: ${BATCH_WORKFLOW}/${IDS.nearExpiry}/${recent} (file not found; a fetch of this execution within 24 hours of its run saves it again)`,
+    );
+  });
+
   it('missing or empty folder exits 2', async () => {
     const empty = await cleanups.folder('coze-verify-empty-');
 

@@ -11,6 +11,7 @@ import { TEMPORARY_FILE_PATTERN } from './atomic-write.js';
 import { hashFile } from './file-digest.js';
 import { resolveInside } from './file-names.js';
 import { EXECUTION_FILE, INLINE_FOLDER, MANIFEST_FILE, NODES_FOLDER } from './manifest.js';
+import { NODE_OUTPUT_RETENTION_MS } from './run-context.js';
 
 /** Files an execution folder contains besides its outputs. */
 const EXECUTION_FILE_NAMES = new Set([MANIFEST_FILE, EXECUTION_FILE]);
@@ -48,6 +49,8 @@ const archivedManifestSchema = z.looseObject({
   execute_id: z.string(),
   execution_file: z.string().nullable().optional(),
   execute_status: z.string().nullable().optional(),
+  create_time: z.number().nullable().optional().catch(undefined),
+  update_time: z.number().nullable().optional().catch(undefined),
   error: z.looseObject({ message: z.string(), code: z.number().optional().catch(undefined) }).nullable().optional(),
   stopped: z.string().optional(),
   finished_at: z.string().nullable().optional(),
@@ -87,9 +90,20 @@ export interface VerifyReport {
   entries_malformed: number;
   /**
    * Entries among `entries_not_saved` whose file could not be written, such as with a folder
-   * in its place. A re-run saves them once what the error names is fixed.
+   * in its place, of executions not in `deleted_in_coze`. A re-run saves them once what the
+   * error names is fixed.
    */
   entries_unwritable: number;
+  /**
+   * Entries among `entries_not_saved`, neither expired nor malformed, of executions in
+   * `deleted_in_coze`: no re-run can fetch them either.
+   */
+  entries_past_retention: number;
+  /**
+   * Manifests of finished executions last updated in Coze more than 24 hours ago, so Coze
+   * has deleted their outputs and no fetch brings back a file they lack.
+   */
+  deleted_in_coze: string[];
   /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */
   execution_errors: { manifest: string; message: string }[];
   /** Manifests of runs that stopped early or of executions still running when archived. They are incomplete, not damaged. */
@@ -119,6 +133,8 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     entries_expired: 0,
     entries_malformed: 0,
     entries_unwritable: 0,
+    entries_past_retention: 0,
+    deleted_in_coze: [],
     execution_errors: [],
     unfinished_runs: [],
     missing: [],
@@ -256,17 +272,21 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     return;
   }
   const manifest = read.manifest;
+  const deleted = isPastRetention(manifest, Date.now());
+  if (deleted) report.deleted_in_coze.push(manifestName);
+  const fetchTheRest = deleted ? DELETED_REST : 'a fetch of this execution within 24 hours of its run fetches the rest';
+
   if (manifest.error) {
     // Coze's "execution not found" most often follows an id mistyped in the list.
     const advice = manifest.error.code === EXECUTION_NOT_FOUND ? "; if its ids are mistyped, delete this execution's folder" : '';
     report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${advice}` });
   }
   if (manifest.finished_at === null) {
-    const reason = 'the run that wrote this manifest did not finish: it was killed, or is still running; a fetch of this execution within 24 hours of its run fetches the rest';
+    const reason = `the run that wrote this manifest did not finish: it was killed, or is still running; ${fetchTheRest}`;
     report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.stopped !== undefined) {
-    const reason = `the run stopped early: ${manifest.stopped}; a fetch of this execution within 24 hours of its run fetches the rest`;
+    const reason = `the run stopped early: ${manifest.stopped}; ${fetchTheRest}`;
     report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.execute_status === 'Running') {
@@ -286,7 +306,8 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
       // The manifest records such a node run without a node_execute_uuid.
       const malformed = entry.status === 'failed' && entry.source === 'execute_nodes' && entry.node_execute_uuid === undefined;
       if (malformed) report.entries_malformed += 1;
-      if (entry.status === 'failed' && entry.error?.kind === 'write_failed') report.entries_unwritable += 1;
+      if (!deleted && entry.status === 'failed' && entry.error?.kind === 'write_failed') report.entries_unwritable += 1;
+      if (deleted && entry.status !== 'expired' && !malformed) report.entries_past_retention += 1;
       return Promise.resolve();
     }
     report.entries_checked += 1;
@@ -299,6 +320,21 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     await checkExists(archive, folder, manifestName, manifest.execution_file, report);
   }
   await findStrayFiles(archive, folder, manifestName, referenced, report);
+}
+
+const DELETED_REST = "Coze deleted this execution's outputs 24 hours after its run, so no fetch can bring back the rest";
+
+/**
+ * Returns whether Coze has deleted the execution's outputs: the execution finished, and its
+ * `update_time` (else `create_time`) is more than 24 hours before `nowMs`. Fetch measures the
+ * execution's age the same way for its expiry warning.
+ */
+function isPastRetention(manifest: ArchivedManifest, nowMs: number): boolean {
+  // A running execution may go on for hours after it was archived, and its outputs stay until 24 hours after that.
+  if (manifest.execute_status === 'Running') return false;
+  const seconds = manifest.update_time ?? manifest.create_time;
+  if (seconds === null || seconds === undefined) return false;
+  return nowMs - seconds * 1000 > NODE_OUTPUT_RETENTION_MS;
 }
 
 /**
@@ -387,9 +423,10 @@ async function findStrayFiles(
     if (TEMPORARY_FILE_PATTERN.test(path.basename(file))) {
       report.temporary.push({ ...finding, reason: 'temporary file left by an interrupted write; the next fetch of this execution removes it' });
     } else if (insideListedFile(relative, referenced) || insideOutputName(relative)) {
-      const reason =
-        'inside a folder that sits where an output file belongs; move that folder out of the archive, ' +
-        'then a fetch of this execution within 24 hours of its run saves the file';
+      const then = report.deleted_in_coze.includes(manifestName)
+        ? "; Coze deleted this execution's outputs 24 hours after its run, so no fetch can save that file"
+        : ', then a fetch of this execution within 24 hours of its run saves the file';
+      const reason = `inside a folder that sits where an output file belongs; move that folder out of the archive${then}`;
       report.unexpected.push({ ...finding, reason });
     } else {
       report.unexpected.push({

@@ -42,8 +42,9 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
     ['temporary', report.temporary],
     ['invalid', report.invalid],
   ];
+  const deleted = new Set(report.deleted_in_coze);
   for (const [label, findings] of groups) {
-    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(label, finding)})`);
+    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(label, finding, deleted.has(finding.manifest))})`);
   }
   const problems = lines.length - 1;
   lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
@@ -64,35 +65,47 @@ function notSavedLine(report: VerifyReport, plural: Plural): string {
 }
 
 function refetchLine(report: VerifyReport, plural: Plural): string {
-  const { entries_not_saved: notSaved, entries_expired: expired, entries_malformed: malformed } = report;
+  const { entries_not_saved: notSaved, entries_expired: expired, entries_malformed: malformed, entries_past_retention: pastRetention } = report;
   const head = `Not complete: ${plural(notSaved, 'entry', 'entries')} not saved; fetch reports why.`;
-  if (malformed === 0) {
+  if (malformed === 0 && pastRetention === 0) {
     if (expired === 0) return `${head} A re-run within 24 hours of the run fetches them.`;
     if (expired === notSaved) return `${head} They expired in Coze, so no re-run can fetch them.`;
     return `${head} ${expired} of them expired in Coze, so no re-run can fetch those; a re-run within 24 hours of the run fetches the others.`;
   }
 
-  const listed = `${malformed} of them ${malformed === 1 ? 'is' : 'are'} listed in the run history in an unexpected shape`;
-  const lost = expired === 0 ? listed : `${listed} and ${expired} expired in Coze`;
-  const others = notSaved - malformed - expired;
+  // Every group that no re-run can fetch, as "1 of them is ..., 2 expired in Coze and 3 belong to ...".
+  const groups: Array<[number, string]> = [
+    [malformed, `${malformed === 1 ? 'is' : 'are'} listed in the run history in an unexpected shape`],
+    [expired, 'expired in Coze'],
+    [pastRetention, pastRetention === 1 ? 'belongs to an execution that ran more than 24 hours ago' : 'belong to executions that ran more than 24 hours ago'],
+  ];
+  const phrases = groups.filter(([count]) => count > 0).map(([count, text], index) => `${count}${index === 0 ? ' of them' : ''} ${text}`);
+  const lost = phrases.length === 1 ? phrases[0] : `${phrases.slice(0, -1).join(', ')} and ${phrases.at(-1)}`;
+  const unreachable = malformed + expired + pastRetention;
+  const others = notSaved - unreachable;
   const rest = others === 0 ? '' : '; a re-run within 24 hours of the run fetches the others';
-  return `${head} ${lost}, so no re-run can fetch ${malformed + expired === 1 ? 'it' : 'those'}${rest}.`;
+  return `${head} ${lost}, so no re-run can fetch ${unreachable === 1 ? 'it' : 'those'}${rest}.`;
 }
 
 /** The fetch that brings back a missing or altered output, which Coze keeps for 24 hours after the run. */
 const REFETCH = 'a fetch of this execution within 24 hours of its run';
 
+/** Advice on an output that Coze no longer has. */
+const DELETED = "Coze deleted this execution's outputs 24 hours after its run, so no fetch can save it again: restore it from a backup";
+
 /**
  * Returns a finding's reason with what to do about it. The other findings' reasons carry their
- * own advice; these keep short reasons in `--json`, where scripts match them.
+ * own advice; these keep short reasons in `--json`, where scripts match them. `deleted` is
+ * whether the finding's execution ran more than 24 hours ago.
  */
-function findingDetail(label: string, finding: VerifyFinding): string {
-  if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}; ${REFETCH} saves it again`;
-  if (finding.reason === 'sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}; ${REFETCH} saves it again`;
+function findingDetail(label: string, finding: VerifyFinding, deleted: boolean): string {
+  const saveAgain = deleted ? DELETED : `${REFETCH} saves it again`;
+  if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}; ${saveAgain}`;
+  if (finding.reason === 'sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}; ${saveAgain}`;
   if (label !== 'missing') return finding.reason;
 
   if (finding.reason === 'run-history file not found') return `${finding.reason}; a fetch of this execution saves it again`;
   // A fetch cannot rename its file over a folder, so that has to move first.
-  if (finding.reason !== 'file not found') return `${finding.reason}; once it is moved out of the way, ${REFETCH} saves the file`;
-  return `${finding.reason}; ${REFETCH} saves it again`;
+  if (finding.reason !== 'file not found') return `${finding.reason}; ${deleted ? DELETED : `once it is moved out of the way, ${REFETCH} saves the file`}`;
+  return `${finding.reason}; ${saveAgain}`;
 }
