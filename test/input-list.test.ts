@@ -139,14 +139,27 @@ describe('CSV', () => {
   });
 
   it('missing value and blank lines', () => {
-    const text = ['workflow_id,execute_id', '', `${WF}`, '# skipped', `${WF},`, `${WF},${EX3}`].join('\n');
+    const text = ['workflow_id,execute_id', '', `${WF}`, '# not skipped', `${WF},`, `${WF},${EX3}`].join('\n');
     const list = parseExecutionList(text);
 
     expect(list.targets).toEqual([{ workflowId: WF, executeId: EX3 }]);
     expect(list.badLines.map((bad) => [bad.line, bad.reason])).toEqual([
       [3, 'missing execute_id'],
+      [4, 'missing execute_id; with a comma-separated header this list is read as CSV, where # starts no comment'],
       [5, 'missing execute_id'],
     ]);
+  });
+
+  it('row starting with # is data', () => {
+    const named = parseExecutionList(['# exported list', 'name,execute_id,workflow_id', `#1 nightly,${EX1},${WF}`].join('\n'));
+    const commented = parseExecutionList(['workflow_id,execute_id', `#${WF},${EX2}`].join('\n'));
+
+    expect(named.format).toBe('csv');
+    expect(named.targets).toEqual([{ workflowId: WF, executeId: EX1 }]);
+    expect(named.badLines).toEqual([]);
+    expect(commented.targets).toEqual([]);
+    expect(commented.badLines.map((bad) => bad.line)).toEqual([2]);
+    expect(commented.badLines[0]!.reason).toContain('where # starts no comment');
   });
 
   it('unterminated quote is reported', () => {

@@ -17,7 +17,8 @@ interface RecordRead {
 /**
  * Reads a CSV list whose header names `workflow_id` and `execute_id`. Other columns are
  * ignored. Quoted fields follow RFC 4180: `""` is a quote, and commas and line breaks
- * inside quotes belong to the field. Blank and `#` lines between records are skipped.
+ * inside quotes belong to the field. Blank lines are skipped, and `#` lines only before the
+ * header: a spreadsheet's first column may well start with `#`, and such a row is data.
  */
 export function parseCsvList(lines: readonly string[]): ListRecord[] {
   const [header, ...rows] = readRows(lines);
@@ -48,7 +49,8 @@ function readRows(lines: readonly string[]): CsvRow[] {
   let index = 0;
 
   while (index < lines.length) {
-    if (isIgnorable(lines[index]!)) {
+    const line = lines[index]!;
+    if (line.trim() === '' || (rows.length === 0 && isIgnorable(line))) {
       index += 1;
       continue;
     }
