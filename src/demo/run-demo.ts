@@ -38,6 +38,6 @@ try {
 process.stdout.write(textSummary(manifests, outDir));
 process.stdout.write(
   `\nArchived ${manifests.length} executions to ${outDir} with ${server.requests.length} requests to the fake server.\n` +
-    `The CLI would exit with code ${exitCodeFor(manifests)} for these executions (see "Exit codes" in the README).\n` +
+    `The CLI would exit with code ${exitCodeFor(manifests)} for these executions (see "Exit codes" in README.md, 退出码 in README.zh-CN.md).\n` +
     'Open any manifest.json beside the files to see every field.\n',
 );
