@@ -263,6 +263,25 @@ describe('progress events', () => {
     expect(tracker.snapshot()).toEqual({ executionsDone: 3, executionsTotal: 3, entriesDone: 5, entriesKnown: 5, bytes });
   });
 
+  it('callback errors do not stop it', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const thrown: string[] = [];
+    const onProgress = (event: ProgressEvent): void => {
+      thrown.push(event.type);
+      throw new Error(`callback failed on ${event.type}`);
+    };
+
+    const result = await runBatch(await options(server, [IDS.saved], { onProgress }));
+
+    const manifest = result.executions[0]!.manifest!;
+    expect(result.exitCode).toBe(0);
+    expect(manifest.complete).toBe(true);
+    expect(manifest.stopped).toBeUndefined();
+    expect(manifest.totals.saved).toBe(manifest.totals.entries);
+    expect(thrown.filter((type) => type === 'entry-settled')).toHaveLength(manifest.totals.entries);
+    expect(thrown).toContain('execution-finished');
+  });
+
   it('tracker replaces entries with totals', () => {
     const tracker = new ProgressTracker(1);
     const ids = { workflowId: BATCH_WORKFLOW, executeId: IDS.saved };

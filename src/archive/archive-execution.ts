@@ -376,7 +376,13 @@ export class ExecutionArchiver {
     // The earlier run's entry has served its purpose: resume check and file name.
     this.previous.delete(planned.key);
     this.writer.schedule();
-    this.context.onProgress?.({ type: 'entry-settled', ...this.ids(), status: entry.status, bytes: entry.bytes ?? 0 });
+
+    // The caller's callback is told of progress; an error it throws must not stop the archive.
+    try {
+      this.context.onProgress?.({ type: 'entry-settled', ...this.ids(), status: entry.status, bytes: entry.bytes ?? 0 });
+    } catch (error) {
+      this.context.logger.warn({ ...this.ids(), title: planned.title, err: (error as Error).message }, 'progress callback failed');
+    }
   }
 
   private async archiveEntry(planned: PlannedEntry, entry: ManifestEntry, isRunning: boolean, isTrimmed: boolean): Promise<void> {
