@@ -1,6 +1,7 @@
 import { archiveExecution, type ExecutionTarget } from './archive/archive-execution.js';
-import { createRun, type RunOptions } from './archive/create-run.js';
+import { createRun, DEFAULTS, type RunOptions } from './archive/create-run.js';
 import type { ExecutionManifest } from './archive/manifest.js';
+import { checkOutFolder } from './archive/out-folder.js';
 
 export interface ArchiveExecutionOptions extends RunOptions, ExecutionTarget {}
 
@@ -12,6 +13,7 @@ export interface ArchiveExecutionOptions extends RunOptions, ExecutionTarget {}
 export async function archiveExecutionOutputs(options: ArchiveExecutionOptions): Promise<ExecutionManifest> {
   const run = createRun(options);
   try {
+    await checkOutFolder(options.outDir ?? DEFAULTS.outDir, 'outDir');
     return await archiveExecution(run.context, { workflowId: options.workflowId, executeId: options.executeId });
   } finally {
     await run.close();

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { summaryTable } from '../src/batch/batch-summary.js';
 import { createProgressDisplay, formatBytes, wantsProgressBar } from '../src/batch/progress-bar.js';
 import { createLogger } from '../src/logger.js';
-import { archiveExecutions, AuthError, ProgressTracker, runBatch, UsageError, type BatchOptions, type ProgressEvent } from '../src/index.js';
+import { archiveExecutionOutputs, archiveExecutions, AuthError, ProgressTracker, runBatch, UsageError, type BatchOptions, type ProgressEvent } from '../src/index.js';
 import type { FakeCozeServer } from '../src/fake-server/index.js';
 import {
   BATCH_TOKEN,
@@ -408,6 +408,43 @@ describe('errors that stop the batch', () => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
 
     await expect(runBatch(await options(server, [IDS.saved, '../etc']))).rejects.toBeInstanceOf(UsageError);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('invalid options throw before any request', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const base = await options(server, [IDS.saved]);
+    const file = path.join(base.outDir, 'not-a-folder');
+    writeFileSync(file, 'x');
+
+    const cases: Array<[string, Partial<BatchOptions>, string]> = [
+      ['fractional execution concurrency', { executionConcurrency: 1.5 }, 'Invalid execution concurrency 1.5: expected a whole number above 0.'],
+      ['output folder that is a file', { outDir: file }, `Invalid outDir ${file}: it exists and is not a folder.`],
+      ['output folder below a file', { outDir: path.join(file, 'sub') }, `Invalid outDir ${path.join(file, 'sub')}: ${file} is a file, not a folder.`],
+      ['empty output folder', { outDir: '' }, 'Invalid outDir "": name a folder.'],
+      ['first retry delay above the cap', { retryMinDelayMs: 5_000, retryMaxDelayMs: 10 }, 'retryMinDelayMs 5000 is above retryMaxDelayMs 10'],
+      ['missing token', { token: '' }, 'Missing token: pass a Coze personal access token as the token option.'],
+    ];
+    for (const [name, extra, message] of cases) {
+      const error = await runBatch({ ...base, ...extra }).catch((caught: unknown) => caught);
+      expect(error, name).toBeInstanceOf(UsageError);
+      expect((error as Error).message, name).toContain(message);
+    }
+
+    const missingList = await runBatch({ ...base, executions: undefined as unknown as BatchOptions['executions'] }).catch((caught: unknown) => caught);
+    expect(missingList).toBeInstanceOf(UsageError);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('single call rejects a file as folder', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const base = await options(server, [IDS.saved]);
+    const file = path.join(base.outDir, 'not-a-folder');
+    writeFileSync(file, 'x');
+
+    const single = archiveExecutionOutputs({ token: BATCH_TOKEN, baseUrl: server.url, outDir: file, workflowId: BATCH_WORKFLOW, executeId: IDS.saved });
+
+    await expect(single).rejects.toBeInstanceOf(UsageError);
     expect(server.requests).toHaveLength(0);
   });
 

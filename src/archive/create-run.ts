@@ -59,7 +59,8 @@ export interface Run {
 /** Validates options and builds the client and the one limiter that a run shares. */
 export function createRun(options: RunOptions): Run {
   if (typeof options.token !== 'string' || options.token.trim() === '') {
-    throw new UsageError('Missing token: set COZE_API_TOKEN, or pass --token-file PATH.');
+    // The CLI reads COZE_API_TOKEN and --token-file and names them in its own message; a library caller passes `token`.
+    throw new UsageError('Missing token: pass a Coze personal access token as the token option.');
   }
   const baseUrl = resolveBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl);
   const qps = positiveNumber(options.qps ?? DEFAULTS.qps, 'requests per second (--qps)');
@@ -84,13 +85,19 @@ export function createRun(options: RunOptions): Run {
   });
   const limiter = new RequestLimiter({ qps, concurrency, signal, logger });
 
+  const minDelayMs = nonNegativeInteger(options.retryMinDelayMs ?? DEFAULT_RETRY_SETTINGS.minDelayMs, 'retry delay');
+  const maxDelayMs = positiveInteger(options.retryMaxDelayMs ?? DEFAULT_RETRY_SETTINGS.maxDelayMs, 'retry delay cap');
+  if (minDelayMs > maxDelayMs) {
+    throw new UsageError(`Invalid retry delays: retryMinDelayMs ${minDelayMs} is above retryMaxDelayMs ${maxDelayMs}. Lower the first or raise the second.`);
+  }
+
   const context: RunContext = {
     client,
     limiter,
     retry: {
       retries,
-      minDelayMs: nonNegativeInteger(options.retryMinDelayMs ?? DEFAULT_RETRY_SETTINGS.minDelayMs, 'retry delay'),
-      maxDelayMs: positiveInteger(options.retryMaxDelayMs ?? DEFAULT_RETRY_SETTINGS.maxDelayMs, 'retry delay cap'),
+      minDelayMs,
+      maxDelayMs,
       maxRetryAfterMs: nonNegativeInteger(options.maxRetryAfterMs ?? DEFAULT_RETRY_SETTINGS.maxRetryAfterMs, 'max retry-after'),
     },
     outDir: path.resolve(options.outDir ?? DEFAULTS.outDir),

@@ -8,6 +8,7 @@ import { ExecutionArchiver, type ExecutionTarget } from '../archive/archive-exec
 import { createRun, DEFAULTS, type RunOptions } from '../archive/create-run.js';
 import { isDigitId } from '../archive/file-names.js';
 import { MANIFEST_FILE, type ExecutionManifest, type ManifestEntry } from '../archive/manifest.js';
+import { checkOutFolder } from '../archive/out-folder.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
 import { ArchiveWriteError, AuthError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
@@ -96,6 +97,7 @@ interface BatchItem {
 export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const settings = batchSettings(options);
   const targets = uniqueTargets(options.executions);
+  await checkOutFolder(options.outDir ?? DEFAULTS.outDir, 'outDir');
   const startedAt = Date.now();
 
   const stop = new AbortController();
@@ -310,14 +312,15 @@ function batchSettings(options: BatchOptions): BatchSettings {
     waitMs: nonNegative(options.waitMs ?? 0, 'wait'),
     poll: { initialDelayMs: positive(poll.initialDelayMs, 'poll delay'), maxDelayMs: positive(poll.maxDelayMs, 'poll delay cap') },
     expiryWarningMs: nonNegative(options.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS, 'expiry warning'),
-    executionConcurrency: positive(options.executionConcurrency ?? DEFAULT_EXECUTION_CONCURRENCY, 'execution concurrency'),
-    prepareConcurrency: positive(options.concurrency ?? DEFAULTS.concurrency, 'concurrency'),
+    executionConcurrency: positiveWhole(options.executionConcurrency ?? DEFAULT_EXECUTION_CONCURRENCY, 'execution concurrency'),
+    prepareConcurrency: positiveWhole(options.concurrency ?? DEFAULTS.concurrency, 'concurrency'),
     keepSavedEntries: options.keepSavedEntries ?? true,
   };
 }
 
 /** Checks every id before any request, and keeps each pair once in input order. */
 function uniqueTargets(executions: readonly ExecutionTarget[]): ExecutionTarget[] {
+  if (!Array.isArray(executions)) throw new UsageError('Missing executions: pass a list of { workflowId, executeId }.');
   const seen = new Map<string, ExecutionTarget>();
   for (const { workflowId, executeId } of executions) {
     if (!isDigitId(workflowId) || !isDigitId(executeId)) {
@@ -338,10 +341,6 @@ function newItem(target: ExecutionTarget, index: number): BatchItem {
   return { outcome, index, archived: false };
 }
 
-/**
- * Counts the entries the archiver will plan for this record: every output-node run, plus the
- * inline outputs unless the execution is still running (they are not final then).
- */
 /** Reads the manifest an archiver wrote before it threw, for the summary. */
 async function readWrittenManifest(outDir: string, target: ExecutionTarget): Promise<ExecutionManifest | undefined> {
   try {
@@ -373,6 +372,12 @@ function ids(item: BatchItem): ExecutionTarget {
 
 function positive(value: number, name: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a number above 0.`);
+  return value;
+}
+
+/** Checks a count of things run at once, which p-limit takes only as a whole number. */
+function positiveWhole(value: number, name: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a whole number above 0.`);
   return value;
 }
 

@@ -1,9 +1,8 @@
-import { stat } from 'node:fs/promises';
-
 import type { Logger } from 'pino';
 
 import type { ExecutionTarget } from '../archive/archive-execution.js';
 import type { RunOptions } from '../archive/create-run.js';
+import { checkOutFolder } from '../archive/out-folder.js';
 import { runBatch, type BatchResult } from '../batch/batch-runner.js';
 import { badLineMessages, summaryDocument, summaryTable, type InputReport } from '../batch/batch-summary.js';
 import { dryRunDocument, dryRunText, planDryRun } from '../batch/dry-run.js';
@@ -11,6 +10,7 @@ import { parseExecutionList, readExecutionListText } from '../batch/input-list.j
 import { createProgressDisplay, wantsProgressBar } from '../batch/progress-bar.js';
 import { BASE_URLS } from '../coze/base-url.js';
 import { UsageError } from '../coze/errors.js';
+import { DEFAULT_RETRY_SETTINGS } from '../config/defaults.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import { jsonForReaders } from '../http/redact.js';
 import type { CliEnvironment } from './cli-environment.js';
@@ -28,7 +28,7 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
   for (const message of badLineMessages(input)) environment.stderr.write(`${message}\n`);
 
   if (flags.dryRun) return printDryRun(targets, input, flags, environment);
-  await checkOutFolder(flags.out);
+  await checkOutFolder(flags.out, '--out');
   if (targets.length === 0) {
     throw new UsageError(`No valid execution in --from ${input.source}: each line needs a workflow_id and an execute_id of digits.`);
   }
@@ -101,6 +101,8 @@ async function runOptions(flags: FetchFlags, environment: CliEnvironment, logger
     retries: flags.retries,
     timeoutMs: flags.timeout,
     retryMinDelayMs: flags.retryMinDelay,
+    // The CLI has no flag for the cap, so a first delay above it raises the cap with it.
+    retryMaxDelayMs: Math.max(DEFAULT_RETRY_SETTINGS.maxDelayMs, flags.retryMinDelay),
     maxRetryAfterMs: flags.maxRetryAfter,
     maxResponseBytes: flags.maxResponseSize,
     flagBytes: flags.flagBytes,
@@ -134,10 +136,3 @@ function chooseBaseUrl(flags: FetchFlags, env: NodeJS.ProcessEnv): string {
   return env.COZE_API_BASE?.trim() || BASE_URLS.cn;
 }
 
-/** Rejects an `--out` that exists but is not a folder, before any request is spent. */
-async function checkOutFolder(out: string): Promise<void> {
-  const info = await stat(out).catch(() => undefined);
-  if (info !== undefined && !info.isDirectory()) {
-    throw new UsageError(`Invalid --out ${out}: it exists and is not a folder. Name a folder, or a path that does not exist yet.`);
-  }
-}

@@ -1,0 +1,29 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { UsageError } from '../coze/errors.js';
+
+/**
+ * Rejects an output folder that cannot be one: an empty path, a path that exists and is not a
+ * folder, or a path below a file. It runs before any request, so a mistyped path costs none.
+ * `label` names the setting in the message: `outDir` for the library, `--out` for the CLI.
+ */
+export async function checkOutFolder(outDir: string, label: string): Promise<void> {
+  if (outDir.trim() === '') throw new UsageError(`Invalid ${label} "${outDir}": name a folder.`);
+
+  const target = path.resolve(outDir);
+  let current = target;
+  for (;;) {
+    // A path below a file fails with ENOTDIR, so the walk goes on up to that file.
+    const info = await stat(current).catch(() => undefined);
+    if (info !== undefined) {
+      if (info.isDirectory()) return;
+      const problem = current === target ? 'it exists and is not a folder' : `${current} is a file, not a folder`;
+      throw new UsageError(`Invalid ${label} ${outDir}: ${problem}. Name a folder, or a path that does not exist yet.`);
+    }
+
+    const parent = path.dirname(current);
+    if (parent === current) return;
+    current = parent;
+  }
+}
