@@ -103,7 +103,7 @@ describe('re-runs that stop early', () => {
     expect(manifest.totals.saved).toBe(1);
     expect(entry.status).toBe('pending');
     expect(entry.reason).toBe('file_missing_or_altered');
-    expect(entry.file).toBe(deleted.file);
+    expect(entry.file).toBeNull();
     expect(entry.sha256).toBeNull();
     expect(manifest.complete).toBe(false);
 
@@ -112,6 +112,39 @@ describe('re-runs that stop early', () => {
     expect(verify.code).toBe(0);
     expect(verify.stdout).toContain('1 manifest, 1 saved entry checked, 1 entry not saved.');
     expect(verify.stdout).toContain('Not complete: 1 entry not saved');
+  });
+
+  it('an altered file keeps its record', async () => {
+    const server = await start(executionScenario(2));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    const saved = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    const savedPath = path.join(outDir, WORKFLOW_ID, EXECUTE_ID, saved.file!);
+    await writeFile(savedPath, 'edited by hand');
+    await server.close();
+
+    // Two re-runs that cannot reach the server: the second starts from the manifest the first wrote.
+    for (let run = 1; run <= 2; run += 1) {
+      const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
+      const entry = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+      const verify = await runCli(['verify', outDir, '--json'], { env });
+      const report = JSON.parse(verify.stdout) as { altered: { path: string; reason: string }[]; entries_not_saved: number };
+
+      expect(offline.code).toBe(1);
+      expect([entry.status, entry.file, entry.bytes, entry.sha256]).toEqual(['pending', saved.file, saved.bytes, saved.sha256]);
+      expect(entry.reason).toBe(`file_missing_or_altered; the file an earlier run saved, ${saved.file}, was changed since and is left as it is`);
+      expect(verify.code).toBe(1);
+      expect(report.altered.map((finding) => [finding.path, finding.reason])).toEqual([[`${WORKFLOW_ID}/${EXECUTE_ID}/${saved.file}`, 'size differs']]);
+      expect(report.entries_not_saved).toBe(1);
+    }
+
+    // Once the server is back, the output is fetched into the same file.
+    const online = await start(executionScenario(2));
+    expect((await runCli(fetchArgs(online, outDir), { env })).code).toBe(0);
+    const restored = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    expect([restored.status, restored.file, restored.sha256]).toEqual(['saved', saved.file, saved.sha256]);
+    expect((await runCli(['verify', outDir], { env })).code).toBe(0);
   });
 });
 

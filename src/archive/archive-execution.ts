@@ -701,23 +701,25 @@ export class ExecutionArchiver {
   /**
    * Keeps an earlier run's entries and execution fields when the run history cannot be read
    * now (a network fault, a rejected token), so a failed re-run keeps every saved output listed.
-   */
-  /**
-   * Keeps an earlier run's entries when run history cannot be read now. A saved entry whose
-   * file is gone or altered since becomes pending again, so the manifest does not list it as
-   * saved. The next run that reads run history fetches it into the same file.
+   * A saved entry whose file is gone or altered since becomes pending, and the next run that
+   * reads run history fetches it again. An altered file keeps the record of what was saved, as
+   * `noteChangedFile` keeps it, because that file may be the only copy once Coze deletes the output.
    */
   private async carryPrevious(): Promise<void> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
     for (const entry of this.manifest.nodes) {
       if (entry.status !== 'saved' || entry.file === null || entry.bytes === null || entry.sha256 === null) continue;
-      if (await fileMatches(resolveInside(this.folder, entry.file), entry.bytes, entry.sha256)) continue;
+      const filePath = resolveInside(this.folder, entry.file);
+      if (await fileMatches(filePath, entry.bytes, entry.sha256)) continue;
 
+      const file = entry.file;
       entry.status = 'pending';
-      entry.reason = 'file_missing_or_altered';
-      entry.bytes = null;
-      entry.sha256 = null;
-      this.context.logger.warn({ ...this.ids(), file: entry.file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
+      if ((await digestFile(filePath)) === undefined) {
+        Object.assign(entry, { reason: 'file_missing_or_altered', file: null, bytes: null, sha256: null });
+      } else {
+        entry.reason = `file_missing_or_altered; the file an earlier run saved, ${file}, was changed since and is left as it is`;
+      }
+      this.context.logger.warn({ ...this.ids(), file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
     }
 
     const earlier = this.previousFields;

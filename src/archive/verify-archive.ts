@@ -308,6 +308,10 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
       if (malformed) report.entries_malformed += 1;
       if (!deleted && entry.status === 'failed' && entry.error?.kind === 'write_failed') report.entries_unwritable += 1;
       if (deleted && entry.status !== 'expired' && !malformed) report.entries_past_retention += 1;
+      // An unsaved entry names a file only when an earlier run saved it and it was changed since, so it is reported.
+      if (entry.file !== null && entry.bytes !== null && entry.sha256 !== null) {
+        return hashSlots(() => checkEntry(archive, folder, manifestName, entry, report));
+      }
       return Promise.resolve();
     }
     report.entries_checked += 1;
