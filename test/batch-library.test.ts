@@ -91,6 +91,25 @@ describe('waiting for running executions', () => {
     expect(outcome.manifest!.nodes.find((node) => node.node_execute_uuid === `${IDS.running}-a`)!.status).toBe('saved');
   });
 
+  it('warns when archiving used up the wait', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution(), runningExecution()]));
+    const logged = new PassThrough();
+    const lines: string[] = [];
+    logged.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== '')));
+
+    // The deadline passes while the two executions are archived, before any poll.
+    const logger = createLogger({ level: 'warn', destination: logged });
+    const result = await runBatch(await options(server, [IDS.saved, IDS.running], { waitMs: 1, logger }));
+    const running = result.executions.find((outcome) => outcome.executeId === IDS.running)!;
+    const warnings = lines.map((line) => JSON.parse(line) as { msg: string; executeId?: string; polls?: number });
+
+    expect(result.exitCode).toBe(4);
+    expect(running.polls).toBe(0);
+    expect(warnings.filter((warning) => warning.msg.startsWith('execution still running at the --wait deadline'))).toEqual([
+      expect.objectContaining({ executeId: IDS.running, polls: 0 }),
+    ]);
+  });
+
   it('no wait leaves it pending', async () => {
     const server = await cleanups.server(batchScenario([runningExecution()]));
 

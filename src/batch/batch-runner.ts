@@ -211,7 +211,14 @@ class Batch {
 
   private async waitForRunning(items: readonly BatchItem[], deadline: number, slots: LimitFunction): Promise<void> {
     const running = items.filter((item) => item.outcome.manifest?.execute_status === 'Running');
-    if (running.length === 0 || Date.now() >= deadline || this.context.signal.aborted) return;
+    if (running.length === 0 || this.context.signal.aborted) return;
+    if (Date.now() >= deadline) {
+      // Archiving the finished executions can use up the whole wait, so say why these were never polled.
+      for (const item of running) {
+        this.context.logger.warn({ ...ids(item), polls: 0 }, 'execution still running at the --wait deadline, which passed while the others were archived');
+      }
+      return;
+    }
 
     this.context.logger.info(
       { executions: running.length, until: new Date(deadline).toISOString() },
