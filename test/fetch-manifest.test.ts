@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 
@@ -807,6 +807,22 @@ describe('rerun and resume', () => {
     expect(secondManifest.nodes.map((entry) => [entry.title, entry.file, entry.sha256])).toEqual(
       firstManifest.nodes.map((entry) => [entry.title, entry.file, entry.sha256]),
     );
+  });
+
+  it('rerun logs each file it repairs', async () => {
+    const { server, proxy } = await startServer(scenario);
+    const firstRun = await fetchExecution(proxy, WORKFLOW, executeId);
+    const edited = entryFor(await readManifest(firstRun), third);
+    await writeFile(path.join(firstRun.folder, edited.file!), 'edited by hand');
+    const repaired = await fetchExecution(proxy, WORKFLOW, executeId, { out: firstRun.out });
+    const logLines = repaired.result.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+
+    expect(repaired.result.code).toBe(0);
+    expect(server.countRequests({ nodeExecuteUuid: third })).toBe(2);
+    expect(logLines.filter((line) => line.msg === 'saved file is missing or altered; fetching it again')).toEqual([
+      expect.objectContaining({ level: 30, title: '第三', file: edited.file }),
+    ]);
+    expect(entryFor(await readManifest(repaired), third).sha256).toBe(edited.sha256);
   });
 
   it('force refetches every node', async () => {

@@ -395,6 +395,10 @@ export class ExecutionArchiver {
 
     // While this run tries again, the manifest keeps listing what the earlier run saved.
     const outcome = entry.status === 'saved' ? blankEntry(planned) : entry;
+    if (entry.status === 'saved' && !this.context.force && !this.controller.signal.aborted) {
+      // Otherwise a re-run that repairs the archive would leave no trace but a smaller kept count.
+      this.context.logger.info({ ...this.ids(), title: planned.title, file: entry.file }, 'saved file is missing or altered; fetching it again');
+    }
     try {
       await this.attemptEntry(planned, outcome, isRunning, isTrimmed);
     } finally {
