@@ -377,7 +377,7 @@ export class ExecutionArchiver {
     this.previous.delete(planned.key);
     this.writer.schedule();
 
-    // The caller's callback is told of progress; an error it throws must not stop the archive.
+    // The callback belongs to the caller, so an error it throws is logged and the archive goes on.
     try {
       this.context.onProgress?.({ type: 'entry-settled', ...this.ids(), status: entry.status, bytes: entry.bytes ?? 0 });
     } catch (error) {

@@ -108,9 +108,9 @@ export function computeTotals(nodes: readonly ManifestEntry[]): ManifestTotals {
 }
 
 /**
- * Returns whether `manifest` may say `complete`: every entry saved, the execution finished in
+ * Returns whether `manifest` may set `complete`: every entry saved, the execution finished in
  * Coze, and the run that wrote it finished. A version written mid-run is the last one when
- * the run is killed, so it must not claim what the run never got to check.
+ * the run is killed, so it must not claim what the run never checked.
  */
 export function isComplete(manifest: ExecutionManifest): boolean {
   return (

@@ -213,7 +213,7 @@ class Batch {
     const running = items.filter((item) => item.outcome.manifest?.execute_status === 'Running');
     if (running.length === 0 || this.context.signal.aborted) return;
     if (Date.now() >= deadline) {
-      // Archiving the finished executions can use up the whole wait, so say why these were never polled.
+      // Archiving the finished executions can use up the whole wait, so the log explains why these were never polled.
       for (const item of running) {
         this.context.logger.warn({ ...ids(item), polls: 0 }, 'execution still running at the --wait deadline, which passed while the others were archived');
       }
