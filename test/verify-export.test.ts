@@ -571,7 +571,7 @@ describe('after Coze deleted the outputs', () => {
       expect(entry.reason).toContain(`; the file an earlier run saved, ${saved.file}, was changed since and is left as it is`);
       expect(verified.unexpected).toEqual([]);
       expect([verified.entries_not_saved, verified.entries_expired]).toEqual([1, 1]);
-      // The changed file is still reported, so a check after the fetch still sees the damage.
+      // The changed file is still reported, so a check after the fetch still finds the damage.
       expect(verified.altered.map((finding) => finding.path)).toEqual([`${BATCH_WORKFLOW}/${IDS.expired}/${saved.file}`]);
     }
   });
