@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,13 +87,15 @@ describe('re-runs that stop early', () => {
     expect(manifest.create_time).toBeTypeOf('number');
   });
 
-  it('a file deleted since is no longer listed as saved', async () => {
+  it('a deleted file stays on record', async () => {
     const server = await start(executionScenario(2));
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
     const deleted = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
-    await rm(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, deleted.file!));
+    const deletedPath = path.join(outDir, WORKFLOW_ID, EXECUTE_ID, deleted.file!);
+    const content = await readFile(deletedPath);
+    await rm(deletedPath);
     await server.close();
     const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
     const manifest = await manifestOf(outDir);
@@ -101,17 +103,42 @@ describe('re-runs that stop early', () => {
 
     expect(offline.code).toBe(1);
     expect(manifest.totals.saved).toBe(1);
-    expect(entry.status).toBe('pending');
-    expect(entry.reason).toBe('file_missing_or_altered');
-    expect(entry.file).toBeNull();
-    expect(entry.sha256).toBeNull();
+    expect([entry.status, entry.file, entry.bytes, entry.sha256]).toEqual(['pending', deleted.file, deleted.bytes, deleted.sha256]);
+    expect(entry.reason).toBe(`file_missing_or_altered; the file an earlier run saved, ${deleted.file}, is missing`);
     expect(manifest.complete).toBe(false);
 
-    // verify finds no damage, but reports that the archive is not complete.
+    // verify reports the loss, so the record tells what to restore.
     const verify = await runCli(['verify', outDir], { env });
-    expect(verify.code).toBe(0);
-    expect(verify.stdout).toContain('1 manifest, 1 saved entry checked, 1 entry not saved.');
-    expect(verify.stdout).toContain('Not complete: 1 entry not saved');
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`missing: ${WORKFLOW_ID}/${EXECUTE_ID}/${deleted.file} (file not found; `);
+
+    // A file restored from a copy with the recorded bytes is saved again, even while Coze cannot be reached.
+    await writeFile(deletedPath, content);
+    expect((await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env })).code).toBe(1);
+    const restored = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    expect([restored.status, restored.reason]).toEqual(['saved', undefined]);
+    expect((await runCli(['verify', outDir], { env })).code).toBe(0);
+  });
+
+  it('outputs no longer listed stay', async () => {
+    const outDir = await cleanups.folder();
+    const full = await start(executionScenario(3));
+    expect((await runCli(fetchArgs(full, outDir), { env })).code).toBe(0);
+    const first = await manifestOf(outDir);
+    const unlisted = first.nodes.find((node) => node.node_execute_uuid === nodeUuid(3))!;
+
+    // The same execution, whose run history now lists two of the three node runs.
+    const shrunk = await start(executionScenario(2));
+    const rerun = await runCli(fetchArgs(shrunk, outDir), { env });
+    const manifest = await manifestOf(outDir);
+    const kept = manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(3))!;
+
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toContain('the run history no longer lists this output; the file an earlier run saved stays listed');
+    expect(manifest.totals.entries).toBe(first.totals.entries);
+    expect([kept.status, kept.file, kept.bytes, kept.sha256]).toEqual(['saved', unlisted.file, unlisted.bytes, unlisted.sha256]);
+    expect(shrunk.countRequests({ nodeExecuteUuid: nodeUuid(3) })).toBe(0);
+    expect((await runCli(['verify', outDir], { env })).code).toBe(0);
   });
 
   it('an altered file keeps its record', async () => {

@@ -111,6 +111,22 @@ describe('verify', () => {
     );
   });
 
+  it('unknown execution with outputs keeps them', async () => {
+    const out = await makeArchive();
+    // The same ids against a server that no longer knows the execution.
+    const forgetting = await cleanups.server(batchScenario([nearExpiryExecution()]));
+    const fetched = await runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved, ...fastFlags(forgetting.url, out)]);
+    const manifest = await manifestOf(out, IDS.saved);
+
+    const text = await runBatchCli(['verify', out]);
+
+    expect(fetched.code).toBe(1);
+    expect(manifest.error?.code).toBe(4314);
+    expect(manifest.totals.saved).toBeGreaterThan(0);
+    expect(text.stdout).toContain(`${manifest.error!.message}; the outputs saved before stay listed, so keep this folder`);
+    expect(text.stdout).not.toContain('delete this execution');
+  });
+
   it('names stopped runs and expired entries', async () => {
     const out = await makeArchive();
     const nearExpiry = await manifestOf(out, IDS.nearExpiry);
@@ -210,8 +226,8 @@ describe('verify', () => {
     expect(report.unexpected.map((finding) => finding.path).sort()).toEqual(
       [`${prefix(IDS.saved)}/nodes/draft.tmp-old`, `${prefix(IDS.saved)}/nodes/notes.txt`].sort(),
     );
-    expect(report.unexpected[0]!.reason).toContain('move it out of the archive or delete it');
-    expect(report.unexpected[0]!.reason).toContain('if a fetch of this execution was stopped, re-running it within 24 hours of the run lists the file again');
+    expect(report.unexpected[0]!.reason).toContain('if it stays unlisted, move it out of the archive');
+    expect(report.unexpected[0]!.reason).toContain("a fetch of this execution lists it again if it is one of the execution's outputs");
     expect(report.temporary.map((finding) => finding.path)).toEqual([`${prefix(IDS.saved)}/nodes/part.txt.tmp-0a1b2c3d`]);
     expect(report.temporary[0]!.reason).toContain('the next fetch of this execution removes it');
     expect(report.invalid).toEqual([]);
@@ -472,7 +488,11 @@ describe('a folder where an output file goes', () => {
 
     const verified = await runBatchCli(['verify', out, '--json']);
     const report = JSON.parse(verified.stdout) as VerifyReport;
-    expect(verified.code).toBe(0);
+    // Each entry keeps the record of the file saved before, which a folder has replaced.
+    expect(verified.code).toBe(1);
+    expect(report.missing.map((finding) => [finding.path, finding.reason])).toEqual(
+      [node, inline].map((entry) => [`${BATCH_WORKFLOW}/${IDS.saved}/${entry.file}`, 'a folder, not a file']),
+    );
     expect([report.entries_not_saved, report.entries_unwritable]).toEqual([2, 2]);
     expect((await runBatchCli(['verify', out])).stdout).toContain(
       "2 of them failed because their files could not be written: fix what fetch names, such as a folder in a file's place, before the re-run.",
@@ -530,6 +550,43 @@ describe('after Coze deleted the outputs', () => {
     // The first server sent the output once, and the second returned code 4200 for each request.
     expect(serving.countRequests({ route: 'execute_node' })).toBe(1);
     expect(deleted.countRequests({ route: 'execute_node' })).toBe(3);
+  });
+
+  it('keeps the record of a deleted file', async () => {
+    const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
+    const deleted = await cleanups.server(batchScenario([expiredExecution()]));
+    const out = await cleanups.folder('coze-verify-');
+    const fetch = (url: string) => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out)]);
+    expect((await fetch(serving.url)).code).toBe(0);
+    const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    const savedPath = path.join(folderOf(out, IDS.expired), saved.file!);
+    const content = await readFile(savedPath);
+    await rm(savedPath);
+
+    // Coze no longer has the output, and the manifest keeps the loss on record.
+    expect((await fetch(deleted.url)).code).toBe(1);
+    const lost = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    const verified = await runBatchCli(['verify', out]);
+    expect([lost.status, lost.file, lost.bytes, lost.sha256]).toEqual(['expired', saved.file, saved.bytes, saved.sha256]);
+    expect(lost.reason).toContain(`; the file an earlier run saved, ${saved.file}, is missing`);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.expired}/${saved.file} (file not found; Coze deleted this execution's outputs`);
+
+    // A copy with other bytes is not taken for the output.
+    await writeFile(savedPath, 'from a stale backup');
+    expect((await fetch(deleted.url)).code).toBe(1);
+    expect((await manifestOf(out, IDS.expired)).nodes[0]!.status).toBe('expired');
+    const wrongCopy = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+    expect(wrongCopy.altered.map((finding) => finding.path)).toEqual([`${BATCH_WORKFLOW}/${IDS.expired}/${saved.file}`]);
+
+    // The right copy is saved again without a request.
+    await writeFile(savedPath, content);
+    const requestsBefore = deleted.countRequests({ route: 'execute_node' });
+    expect((await fetch(deleted.url)).code).toBe(0);
+    const restored = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    expect([restored.status, restored.sha256, restored.reason]).toEqual(['saved', saved.sha256, undefined]);
+    expect(deleted.countRequests({ route: 'execute_node' })).toBe(requestsBefore);
+    expect((await runBatchCli(['verify', out])).code).toBe(0);
   });
 
   it('keeps naming a changed file', async () => {

@@ -325,6 +325,7 @@ export class ExecutionArchiver {
 
   private async archiveOutputs({ planned, isRunning, isTrimmed }: OutputPlan): Promise<void> {
     this.manifest.nodes = planned.map((entry) => this.startingEntry(entry));
+    await this.keepUnlisted(new Set(planned.map((entry) => entry.key)));
 
     // Workers take entries one at a time, so waiting work costs memory per worker, not per
     // entry: 20,000 entries started at once held about 6 KB of promise chains each. Twice the
@@ -346,13 +347,18 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Starts an entry as the earlier run left it when that run saved it. A manifest written before
-   * this run reaches the entry, or the last one a killed run left, then still lists the file.
+   * Starts an entry as the earlier run left it when that run recorded a file: saved, or not saved
+   * with the record of a saved file changed or deleted since. A manifest written before this run
+   * reaches the entry, or the last one a killed run left, then still names the file.
    */
   private startingEntry(planned: PlannedEntry): ManifestEntry {
     const entry = blankEntry(planned);
     const earlier = this.previous.get(planned.key) as Partial<ManifestEntry> | undefined;
-    if (earlier?.status !== 'saved' || typeof earlier.file !== 'string' || typeof earlier.sha256 !== 'string') return entry;
+    if (typeof earlier?.file !== 'string' || typeof earlier.sha256 !== 'string') return entry;
+    if (earlier.status !== 'saved') {
+      const status = earlier.status === 'failed' || earlier.status === 'expired' ? earlier.status : 'pending';
+      return Object.assign(entry, { status, file: earlier.file, bytes: earlier.bytes ?? null, sha256: earlier.sha256, reason: earlier.reason });
+    }
 
     return Object.assign(entry, {
       status: 'saved',
@@ -394,7 +400,7 @@ export class ExecutionArchiver {
     if (await this.reuseSaved(planned, entry)) return;
 
     // While this run tries again, the manifest keeps listing what the earlier run saved.
-    const outcome = entry.status === 'saved' ? blankEntry(planned) : entry;
+    const outcome = entry.file !== null ? blankEntry(planned) : entry;
     if (entry.status === 'saved' && !this.context.force && !this.controller.signal.aborted) {
       // Otherwise a re-run that repairs the archive would leave no trace but a smaller kept count.
       this.context.logger.info({ ...this.ids(), title: planned.title, file: entry.file }, 'saved file is missing or altered; fetching it again');
@@ -498,20 +504,21 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps the record of a file an earlier run saved and someone changed since, when this run
-   * could not fetch the output again. The entry keeps its status but names the file, with the
-   * size and sha256 it had when saved. That file may be the only copy once Coze deletes the
-   * output, and a later run can still set it apart from Coze's output.
+   * Keeps the record of a file an earlier run saved and someone changed or deleted since, when
+   * this run could not fetch the output again. The entry keeps its status but names the file,
+   * with the size and sha256 it had when saved. A changed file may be the only copy once Coze
+   * deletes the output, and the record sets it apart from Coze's output. `verify` reports the
+   * file, and a file restored to the recorded bytes is taken as saved again.
    */
   private async noteChangedFile(planned: PlannedEntry, entry: ManifestEntry, earlier: PreviousEntry): Promise<void> {
     // An earlier run may have recorded the same, so the file stays named from run to run.
     if (entry.status === 'saved' || earlier.file === null || earlier.sha256 === null) return;
-    if ((await digestFile(resolveInside(this.folder, earlier.file))) === undefined) return;
+    const missing = (await digestFile(resolveInside(this.folder, earlier.file))) === undefined;
 
     Object.assign(entry, { file: earlier.file, bytes: earlier.bytes, sha256: earlier.sha256 });
-    entry.reason = `${entry.reason ?? entry.status}; the file an earlier run saved, ${earlier.file}, was changed since and is left as it is`;
+    entry.reason = `${entry.reason ?? entry.status}; ${changedFileNote(earlier.file, missing)}`;
     const logFields = { ...this.ids(), title: planned.title, status: entry.status, file: earlier.file };
-    this.context.logger.warn(logFields, 'output not fetched again, and the file an earlier run saved was changed since');
+    this.context.logger.warn(logFields, `output not fetched again, and the file an earlier run saved was ${missing ? 'deleted' : 'changed'} since`);
   }
 
   /**
@@ -523,10 +530,14 @@ export class ExecutionArchiver {
     return this.keepSaved(planned, entry);
   }
 
-  /** Takes over the entry an earlier run saved, when its file still matches size and sha256. */
+  /**
+   * Takes over the file an earlier run saved, when it matches the size and sha256 on record. An
+   * unsaved entry has such a record only for a saved file that was changed or deleted since, so
+   * a file restored to those bytes counts as saved again.
+   */
   private async keepSaved(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
     const earlier = this.previous.get(planned.key);
-    if (earlier === undefined || earlier.status !== 'saved' || earlier.file === null) return false;
+    if (earlier === undefined || earlier.file === null) return false;
     if (earlier.bytes === null || earlier.sha256 === null) return false;
 
     const filePath = resolveInside(this.folder, earlier.file);
@@ -711,26 +722,53 @@ export class ExecutionArchiver {
    */
   private async carryPrevious(): Promise<void> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
-    for (const entry of this.manifest.nodes) {
-      if (entry.status !== 'saved' || entry.file === null || entry.bytes === null || entry.sha256 === null) continue;
-      const filePath = resolveInside(this.folder, entry.file);
-      if (await fileMatches(filePath, entry.bytes, entry.sha256)) continue;
-
-      const file = entry.file;
-      entry.status = 'pending';
-      if ((await digestFile(filePath)) === undefined) {
-        Object.assign(entry, { reason: 'file_missing_or_altered', file: null, bytes: null, sha256: null });
-      } else {
-        entry.reason = `file_missing_or_altered; the file an earlier run saved, ${file}, was changed since and is left as it is`;
-      }
-      this.context.logger.warn({ ...this.ids(), file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
-    }
+    for (const entry of this.manifest.nodes) await this.recheckCarried(entry);
 
     const earlier = this.previousFields;
     if (earlier === undefined) return;
     const target = this.manifest as unknown as Record<string, unknown>;
     for (const field of CARRIED_FIELDS) {
       if (target[field] === null && earlier[field] !== undefined) target[field] = earlier[field];
+    }
+  }
+
+  /**
+   * Checks the file of an entry taken over from the earlier manifest as it was. A saved file
+   * that is gone or altered makes the entry pending with a note, and the next run that can
+   * fetch the output fetches it again. A file restored to its recorded bytes is saved again.
+   */
+  private async recheckCarried(entry: ManifestEntry): Promise<void> {
+    if (entry.file === null || entry.bytes === null || entry.sha256 === null) return;
+    const filePath = resolveInside(this.folder, entry.file);
+    if (await fileMatches(filePath, entry.bytes, entry.sha256)) {
+      if (entry.status === 'saved') return;
+      entry.status = 'saved';
+      delete entry.reason;
+      delete entry.error;
+      return;
+    }
+    // An unsaved entry that names a file already records how that file changed.
+    if (entry.status !== 'saved') return;
+
+    entry.status = 'pending';
+    const missing = (await digestFile(filePath)) === undefined;
+    entry.reason = `file_missing_or_altered; ${changedFileNote(entry.file, missing)}`;
+    this.context.logger.warn({ ...this.ids(), file: entry.file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
+  }
+
+  /**
+   * Keeps the entries of files an earlier run saved whose node runs or inline outputs the run
+   * history no longer lists. Nothing fetches them again, and their files may be the only copy.
+   */
+  private async keepUnlisted(plannedKeys: ReadonlySet<string>): Promise<void> {
+    for (const [key, earlier] of this.previous) {
+      if (plannedKeys.has(key) || earlier.file === null || earlier.sha256 === null) continue;
+      const entry = { ...earlier } as unknown as ManifestEntry;
+      await this.recheckCarried(entry);
+      this.manifest.nodes.push(entry);
+      this.previous.delete(key);
+      const logFields = { ...this.ids(), title: earlier.title, file: earlier.file, status: entry.status };
+      this.context.logger.warn(logFields, 'the run history no longer lists this output; the file an earlier run saved stays listed');
     }
   }
 
@@ -812,6 +850,11 @@ export class ExecutionArchiver {
   private ids(): { workflowId: string; executeId: string } {
     return { workflowId: this.target.workflowId, executeId: this.target.executeId };
   }
+}
+
+/** Says what happened to the file an earlier run saved, for the reason of an entry that names it. */
+function changedFileNote(file: string, missing: boolean): string {
+  return `the file an earlier run saved, ${file}, ${missing ? 'is missing' : 'was changed since and is left as it is'}`;
 }
 
 function emptyManifest(context: RunContext, target: ExecutionTarget): ExecutionManifest {

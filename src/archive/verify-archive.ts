@@ -278,7 +278,10 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
 
   if (manifest.error) {
     // Coze's "execution not found" most often follows an id mistyped in the list.
-    const advice = manifest.error.code === EXECUTION_NOT_FOUND ? "; if its ids are mistyped, delete this execution's folder" : '';
+    // A folder that holds outputs saved before came from ids Coze knew then, so deleting it would lose them.
+    const hasSaved = manifest.nodes.some((entry) => entry.status === 'saved');
+    const notFoundAdvice = hasSaved ? '; the outputs saved before stay listed, so keep this folder' : "; if its ids are mistyped, delete this execution's folder";
+    const advice = manifest.error.code === EXECUTION_NOT_FOUND ? notFoundAdvice : '';
     report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${advice}` });
   }
   if (manifest.finished_at === null) {
@@ -435,7 +438,9 @@ async function findStrayFiles(
     } else {
       report.unexpected.push({
         ...finding,
-        reason: 'not listed in the manifest; if a fetch of this execution was stopped, re-running it within 24 hours of the run lists the file again, else move it out of the archive or delete it',
+        reason:
+          "not listed in the manifest; a fetch of this execution lists it again if it is one of the execution's outputs, " +
+          'which a stopped or killed run can leave unlisted; if it stays unlisted, move it out of the archive',
       });
     }
   }
