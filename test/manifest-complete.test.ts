@@ -38,6 +38,7 @@ function finishedManifest(overrides: Partial<ExecutionManifest> = {}): Execution
     is_output_trimmed: false,
     debug_url: null,
     execution_file: 'execution.json',
+    execution_sha256: 'b'.repeat(64),
     started_at: '2026-12-05T10:00:00.000Z',
     updated_at: '2026-12-05T10:00:05.000Z',
     finished_at: '2026-12-05T10:00:05.000Z',

@@ -111,6 +111,28 @@ describe('verify', () => {
     );
   });
 
+  it('checks the saved run history', async () => {
+    const out = await makeArchive();
+    const manifest = await manifestOf(out, IDS.saved);
+    const executionPath = path.join(folderOf(out, IDS.saved), 'execution.json');
+    expect(manifest.execution_sha256).toBe(createHash('sha256').update(await readFile(executionPath)).digest('hex'));
+    await writeFile(executionPath, '{}');
+
+    const text = await runBatchCli(['verify', out]);
+    const report = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
+
+    expect(text.code).toBe(1);
+    expect(report.altered.map((finding) => [finding.path, finding.reason, finding.expected_sha256])).toEqual([
+      [`${BATCH_WORKFLOW}/${IDS.saved}/execution.json`, 'run-history sha256 differs', manifest.execution_sha256],
+    ]);
+    expect(text.stdout).toContain(`manifest says ${manifest.execution_sha256}; a fetch of this execution saves it again)`);
+
+    // A manifest written before the field existed is checked for the file alone.
+    const { execution_sha256: _dropped, ...older } = manifest;
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify(older));
+    expect((await runBatchCli(['verify', out])).code).toBe(0);
+  });
+
   it('unknown execution with outputs keeps them', async () => {
     const out = await makeArchive();
     // The same ids against a server that no longer knows the execution.

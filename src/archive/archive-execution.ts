@@ -288,6 +288,7 @@ export class ExecutionArchiver {
       await writeFileAtomic(path.join(this.folder, EXECUTION_FILE), rawBody);
       this.manifest.execution_file = EXECUTION_FILE;
       this.executionDigest = sha256Hex(rawBody);
+      this.manifest.execution_sha256 = this.executionDigest;
     } catch (error) {
       if (isFatal(error)) {
         this.noteFatal(error);
@@ -874,6 +875,7 @@ function emptyManifest(context: RunContext, target: ExecutionTarget): ExecutionM
     is_output_trimmed: false,
     debug_url: null,
     execution_file: null,
+    execution_sha256: null,
     started_at: now,
     updated_at: now,
     finished_at: null,
@@ -940,6 +942,7 @@ const CARRIED_FIELDS = [
   'run_history_logid',
   'debug_url',
   'execution_file',
+  'execution_sha256',
 ] as const;
 
 function authMessage(error: CozeRequestError): string {

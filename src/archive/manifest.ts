@@ -74,6 +74,8 @@ export interface ExecutionManifest {
   debug_url: string | null;
   /** Raw run-history response, relative to the manifest; null when it could not be read. */
   execution_file: string | null;
+  /** SHA-256 in hex of `execution_file` as saved, so that `verify` can check it; null without that file. */
+  execution_sha256: string | null;
   started_at: string;
   updated_at: string;
   finished_at: string | null;

@@ -48,6 +48,7 @@ const archivedManifestSchema = z.looseObject({
   workflow_id: z.string(),
   execute_id: z.string(),
   execution_file: z.string().nullable().optional(),
+  execution_sha256: z.string().nullable().optional().catch(undefined),
   execute_status: z.string().nullable().optional(),
   create_time: z.number().nullable().optional().catch(undefined),
   update_time: z.number().nullable().optional().catch(undefined),
@@ -324,7 +325,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
 
   if (manifest.execution_file) {
     referenced.add(path.posix.normalize(manifest.execution_file));
-    await checkExists(archive, folder, manifestName, manifest.execution_file, report);
+    await checkRunHistory(archive, folder, manifestName, manifest.execution_file, manifest.execution_sha256, report);
   }
   await findStrayFiles(archive, folder, manifestName, referenced, report);
 }
@@ -398,14 +399,30 @@ async function checkEntry(archive: OpenedArchive, folder: string, manifestName: 
   }
 }
 
-async function checkExists(archive: OpenedArchive, folder: string, manifestName: string, relative: string, report: VerifyReport): Promise<void> {
+/** Checks the saved run history, and its sha256 where the manifest records one: manifests of older versions do not. */
+async function checkRunHistory(
+  archive: OpenedArchive,
+  folder: string,
+  manifestName: string,
+  relative: string,
+  expectedSha256: string | null | undefined,
+  report: VerifyReport,
+): Promise<void> {
   const resolved = await resolveArchivedFile(archive, folder, relative);
   if ('problem' in resolved) {
     report.invalid.push({ path: relative, manifest: manifestName, reason: resolved.problem });
     return;
   }
+  const name = relativeName(archive.root, resolved.filePath);
   if ((await fileSize(resolved.filePath)) === undefined) {
-    report.missing.push({ path: relativeName(archive.root, resolved.filePath), manifest: manifestName, reason: 'run-history file not found' });
+    report.missing.push({ path: name, manifest: manifestName, reason: 'run-history file not found' });
+    return;
+  }
+  if (typeof expectedSha256 !== 'string') return;
+
+  const { bytes, sha256 } = await hashFile(resolved.filePath);
+  if (sha256 !== expectedSha256) {
+    report.altered.push({ path: name, manifest: manifestName, reason: 'run-history sha256 differs', expected_sha256: expectedSha256, actual_bytes: bytes, actual_sha256: sha256 });
   }
 }
 

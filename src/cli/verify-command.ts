@@ -101,6 +101,8 @@ const DELETED = "Coze deleted this execution's outputs 24 hours after its run, s
 function findingDetail(label: string, finding: VerifyFinding, deleted: boolean): string {
   const saveAgain = deleted ? DELETED : `${REFETCH} saves it again`;
   if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}; ${saveAgain}`;
+  // Coze documents its 24 hours for output-node data only, so this advice, like that for a missing run history, names no deadline.
+  if (finding.reason === 'run-history sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}; a fetch of this execution saves it again`;
   if (finding.reason === 'sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}; ${saveAgain}`;
   if (label !== 'missing') return finding.reason;
 
