@@ -717,9 +717,7 @@ export class ExecutionArchiver {
   /**
    * Keeps an earlier run's entries and execution fields when the run history cannot be read
    * now (a network fault, a rejected token), so a failed re-run keeps every saved output listed.
-   * A saved entry whose file is gone or altered since becomes pending, and the next run that
-   * reads run history fetches it again. An altered file keeps the record of what was saved, as
-   * `noteChangedFile` keeps it, because that file may be the only copy once Coze deletes the output.
+   * `recheckCarried` checks each entry's file.
    */
   private async carryPrevious(): Promise<void> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];

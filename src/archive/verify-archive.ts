@@ -279,7 +279,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
 
   if (manifest.error) {
     // Coze's "execution not found" most often follows an id mistyped in the list.
-    // A folder that holds outputs saved before came from ids Coze knew then, so deleting it would lose them.
+    // A folder that contains outputs saved before came from ids Coze knew then, so deleting it would lose them.
     const hasSaved = manifest.nodes.some((entry) => entry.status === 'saved');
     const notFoundAdvice = hasSaved ? '; the outputs saved before stay listed, so keep this folder' : "; if its ids are mistyped, delete this execution's folder";
     const advice = manifest.error.code === EXECUTION_NOT_FOUND ? notFoundAdvice : '';
@@ -312,7 +312,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
       if (malformed) report.entries_malformed += 1;
       if (!deleted && entry.status === 'failed' && entry.error?.kind === 'write_failed') report.entries_unwritable += 1;
       if (deleted && entry.status !== 'expired' && !malformed) report.entries_past_retention += 1;
-      // An unsaved entry names a file only when an earlier run saved it and it was changed since, so it is reported.
+      // An unsaved entry names a file only when an earlier run saved it and it was changed or deleted since, so it is reported.
       if (entry.file !== null && entry.bytes !== null && entry.sha256 !== null) {
         return hashSlots(() => checkEntry(archive, folder, manifestName, entry, report));
       }
