@@ -403,10 +403,12 @@ describe('dry run', () => {
       exit_code: number;
       input: { first: { workflow_id: string; execute_id: string } | null };
       cost: { run_history_calls: number; node_calls: null };
+      base_url: string;
     };
 
     expect(result.code).toBe(0);
     expect(plan.dry_run).toBe(true);
+    expect(plan.base_url).toBe(`${server.url}/`);
     expect(plan.input.first).toEqual({ workflow_id: BATCH_WORKFLOW, execute_id: IDS.saved });
     expect(plan.exit_code).toBe(0);
     expect(plan.cost.run_history_calls).toBe(2);
@@ -430,6 +432,31 @@ describe('dry run', () => {
     expect(result.stderr).toContain('1 bad input line, listed above.');
     expect(result.stderr).toContain('--wait 10m');
     expect(result.stderr).toContain('line 2');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('rejects what the run would', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const file = path.join(out, 'a-file');
+    await writeFile(file, 'x');
+    const ids = ['--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved];
+
+    const cases: Array<[string[], string]> = [
+      [['--base-url', 'ftp://127.0.0.1:1'], 'Invalid base URL'],
+      [['--base-url', `${server.url}/v1`], '/v1'],
+      [['--max-response-size', '0'], 'maximum response size'],
+      [['--out', file], `Invalid --out ${file}: it exists and is not a folder.`],
+    ];
+    for (const [extra, message] of cases) {
+      const result = await runBatchCli(['fetch', ...ids, ...fastFlags(server.url, out), ...extra, '--dry-run'], { token: '' });
+      expect(result.code, extra.join(' ')).toBe(2);
+      expect(result.stderr, extra.join(' ')).toContain(message);
+    }
+
+    const valid = await runBatchCli(['fetch', ...ids, ...fastFlags(server.url, out), '--dry-run'], { token: '' });
+    expect(valid.code).toBe(0);
+    expect(valid.stderr).toContain(`Requests would go to ${server.url}/; every other setting is valid too.`);
     expect(server.requests).toHaveLength(0);
   });
 

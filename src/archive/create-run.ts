@@ -56,52 +56,75 @@ export interface Run {
   close(): Promise<void>;
 }
 
-/** Validates options and builds the client and the one limiter that a run shares. */
-export function createRun(options: RunOptions): Run {
-  if (typeof options.token !== 'string' || options.token.trim() === '') {
-    // The CLI reads COZE_API_TOKEN and --token-file and names them in its own message; a library caller passes `token`.
-    throw new UsageError('Missing token: pass a Coze personal access token as the token option.');
-  }
-  const baseUrl = resolveBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl);
-  const qps = positiveNumber(options.qps ?? DEFAULTS.qps, 'requests per second (--qps)');
-  const concurrency = positiveInteger(options.concurrency ?? DEFAULTS.concurrency, 'concurrency (--concurrency)');
-  const timeoutMs = positiveInteger(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeout (--timeout, ms)');
-  const maxResponseBytes = positiveInteger(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes, 'maximum response size (--max-response-size, bytes)');
-  const retries = nonNegativeInteger(options.retries ?? DEFAULT_RETRY_SETTINGS.retries, 'retries');
-  const flagBytes = (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag size (--flag-bytes)'));
+/** A run's settings, checked and with defaults applied. */
+export interface RunSettings {
+  baseUrl: URL;
+  qps: number;
+  concurrency: number;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  flagBytes: number[];
+  retry: RunContext['retry'];
+  outDir: string;
+}
 
-  const signal = options.signal ?? new AbortController().signal;
-  // The limiter's waits for every worker of every execution listen on the run's signal.
-  setMaxListeners(0, signal);
-  const logger = options.logger ?? silentLogger();
-  const client = new CozeClient({
-    baseUrl,
-    token: options.token.trim(),
-    timeoutMs,
-    maxResponseBytes,
-    connections: concurrency,
-    dispatcher: options.dispatcher,
-    userAgent: `coze-node-outputs/${TOOL_VERSION}`,
-  });
-  const limiter = new RequestLimiter({ qps, concurrency, signal, logger });
-
+/**
+ * Checks every option but the token and applies the defaults; throws `UsageError` for the first
+ * invalid one. `fetch --dry-run` calls it to report what the real run would reject.
+ */
+export function resolveRunSettings(options: Omit<RunOptions, 'token'>): RunSettings {
   const minDelayMs = nonNegativeInteger(options.retryMinDelayMs ?? DEFAULT_RETRY_SETTINGS.minDelayMs, 'retry delay');
   const maxDelayMs = positiveInteger(options.retryMaxDelayMs ?? DEFAULT_RETRY_SETTINGS.maxDelayMs, 'retry delay cap');
   if (minDelayMs > maxDelayMs) {
     throw new UsageError(`Invalid retry delays: retryMinDelayMs ${minDelayMs} is above retryMaxDelayMs ${maxDelayMs}. Lower the first or raise the second.`);
   }
 
-  const context: RunContext = {
-    client,
-    limiter,
+  return {
+    baseUrl: resolveBaseUrl(options.baseUrl ?? DEFAULTS.baseUrl),
+    qps: positiveNumber(options.qps ?? DEFAULTS.qps, 'requests per second (--qps)'),
+    concurrency: positiveInteger(options.concurrency ?? DEFAULTS.concurrency, 'concurrency (--concurrency)'),
+    timeoutMs: positiveInteger(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeout (--timeout, ms)'),
+    maxResponseBytes: positiveInteger(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes, 'maximum response size (--max-response-size, bytes)'),
+    flagBytes: (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag size (--flag-bytes)')),
     retry: {
-      retries,
+      retries: nonNegativeInteger(options.retries ?? DEFAULT_RETRY_SETTINGS.retries, 'retries'),
       minDelayMs,
       maxDelayMs,
       maxRetryAfterMs: nonNegativeInteger(options.maxRetryAfterMs ?? DEFAULT_RETRY_SETTINGS.maxRetryAfterMs, 'max retry-after'),
     },
     outDir: path.resolve(options.outDir ?? DEFAULTS.outDir),
-    flagBytes,
+  };
+}
+
+/** Validates options and builds the client and the one limiter that a run shares. */
+export function createRun(options: RunOptions): Run {
+  if (typeof options.token !== 'string' || options.token.trim() === '') {
+    // The CLI reads COZE_API_TOKEN and --token-file and names them in its own message; a library caller passes `token`.
+    throw new UsageError('Missing token: pass a Coze personal access token as the token option.');
+  }
+  const settings = resolveRunSettings(options);
+
+  const signal = options.signal ?? new AbortController().signal;
+  // The limiter's waits for every worker of every execution listen on the run's signal.
+  setMaxListeners(0, signal);
+  const logger = options.logger ?? silentLogger();
+  const client = new CozeClient({
+    baseUrl: settings.baseUrl,
+    token: options.token.trim(),
+    timeoutMs: settings.timeoutMs,
+    maxResponseBytes: settings.maxResponseBytes,
+    connections: settings.concurrency,
+    dispatcher: options.dispatcher,
+    userAgent: `coze-node-outputs/${TOOL_VERSION}`,
+  });
+  const limiter = new RequestLimiter({ qps: settings.qps, concurrency: settings.concurrency, signal, logger });
+
+  const context: RunContext = {
+    client,
+    limiter,
+    retry: settings.retry,
+    outDir: settings.outDir,
+    flagBytes: settings.flagBytes,
     force: options.force ?? false,
     signal,
     logger,

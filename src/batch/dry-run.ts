@@ -16,16 +16,18 @@ export interface DryRunPlan {
   runHistoryCalls: number;
   waitMs: number;
   input: InputReport;
+  /** The API base URL the run would send its requests to. */
+  baseUrl: string;
   /** 0 when every line is valid, 1 when some are bad, 2 when none is valid. */
   exitCode: number;
 }
 
-export function planDryRun(targets: readonly ExecutionTarget[], input: InputReport, waitMs: number): DryRunPlan {
+export function planDryRun(targets: readonly ExecutionTarget[], input: InputReport, waitMs: number, baseUrl: string): DryRunPlan {
   const executions = targets.length;
   let exitCode: number = EXIT_CODES.ok;
   if (executions === 0) exitCode = EXIT_CODES.usage;
   else if (input.badLines.length > 0) exitCode = EXIT_CODES.failed;
-  return { executions, first: targets[0], runHistoryCalls: executions, waitMs, input, exitCode };
+  return { executions, first: targets[0], runHistoryCalls: executions, waitMs, input, baseUrl, exitCode };
 }
 
 export function dryRunText(plan: DryRunPlan): string {
@@ -35,6 +37,7 @@ export function dryRunText(plan: DryRunPlan): string {
       '(one per output-node run not saved by an earlier run).',
   ];
   if (plan.first !== undefined) lines.push(`First: workflow_id ${plan.first.workflowId}, execute_id ${plan.first.executeId}.`);
+  lines.push(`Requests would go to ${plan.baseUrl}; every other setting is valid too.`);
   if (plan.executions === 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
   if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
   if (plan.input.badLines.length > 0) lines.push(`${plural(plan.input.badLines.length, 'bad input line')}, listed above.`);
@@ -54,6 +57,7 @@ export function dryRunDocument(plan: DryRunPlan): Record<string, unknown> {
       duplicate_lines: plan.input.duplicateLines,
     },
     bad_lines: plan.input.badLines,
+    base_url: plan.baseUrl,
     cost: {
       run_history_calls: plan.runHistoryCalls,
       node_calls: null,

@@ -54,7 +54,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
       '--from <file>',
       'archive every execution listed in FILE (- for stdin): lines of "workflow_id execute_id", CSV with a header naming both, or JSON Lines',
     )
-    .option('--dry-run', 'check the input and print the number of Coze calls the run would make; sends no request')
+    .option('--dry-run', 'check the input and every other setting, and print the number of Coze calls the run would make and where they would go; sends no request')
     .option('--wait <duration>', 'wait up to this long, from the start of the run, for running executions to finish, then archive them', durationArgument)
     .addOption(
       option(
@@ -116,7 +116,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
       '\nDurations take a unit: 500ms, 30s, 5m, 1h. Sizes are bytes, or take a unit: 1MB (10^6), 1MiB (2^20).\n' +
         'Exit codes: 0 all saved; 1 some failed, expired or not found, or bad lines in --from; 2 invalid usage or no valid\n' +
         'execution in --from; 3 token rejected; 4 still running or pending (1 wins over 4); 130/143 interrupted.\n' +
-        'With --dry-run: 0 input valid, 1 some bad lines, 2 no valid execution.',
+        'With --dry-run: 0 input valid, 1 some bad lines, 2 no valid execution or an invalid setting.',
     )
     .action(async (flags: FetchFlags) => {
       const { runFetch } = await import('./fetch-run.js');

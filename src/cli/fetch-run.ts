@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 import type { ExecutionTarget } from '../archive/archive-execution.js';
-import type { RunOptions } from '../archive/create-run.js';
+import { resolveRunSettings, type RunOptions } from '../archive/create-run.js';
 import { checkOutFolder } from '../archive/out-folder.js';
 import { runBatch, type BatchResult } from '../batch/batch-runner.js';
 import { badLineMessages, summaryDocument, summaryTable, type InputReport } from '../batch/batch-summary.js';
@@ -27,7 +27,12 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
   const { targets, input } = await readTargets(flags, environment.stdin);
   for (const message of badLineMessages(input)) environment.stderr.write(`${message}\n`);
 
-  if (flags.dryRun) return printDryRun(targets, input, flags, environment);
+  if (flags.dryRun) {
+    // Every setting the run would reject is rejected here too, so that a passing dry run means a runnable command.
+    const settings = resolveRunSettings(settingOptions(flags, environment));
+    await checkOutFolder(flags.out, '--out');
+    return printDryRun(targets, input, flags, environment, settings.baseUrl.href);
+  }
   await checkOutFolder(flags.out, '--out');
   if (targets.length === 0) {
     throw new UsageError(`No valid execution in --from ${input.source}: each line needs a workflow_id and an execute_id of digits.`);
@@ -84,8 +89,8 @@ async function readTargets(flags: FetchFlags, stdin: NodeJS.ReadableStream): Pro
   return { targets: [{ workflowId: flags.workflowId, executeId: flags.executeId }], input };
 }
 
-function printDryRun(targets: readonly ExecutionTarget[], input: InputReport, flags: FetchFlags, environment: CliEnvironment): number {
-  const plan = planDryRun(targets, input, flags.wait ?? 0);
+function printDryRun(targets: readonly ExecutionTarget[], input: InputReport, flags: FetchFlags, environment: CliEnvironment, baseUrl: string): number {
+  const plan = planDryRun(targets, input, flags.wait ?? 0, baseUrl);
   if (flags.json) environment.stdout.write(`${jsonForReaders(dryRunDocument(plan), 2)}\n`);
   else if (!flags.quiet || plan.exitCode === EXIT_CODES.usage) environment.stderr.write(dryRunText(plan));
   return plan.exitCode;
@@ -93,7 +98,16 @@ function printDryRun(targets: readonly ExecutionTarget[], input: InputReport, fl
 
 async function runOptions(flags: FetchFlags, environment: CliEnvironment, logger: Logger): Promise<RunOptions> {
   return {
+    ...settingOptions(flags, environment),
     token: await readToken(flags.tokenFile, environment.env),
+    signal: environment.signal,
+    logger,
+  };
+}
+
+/** Returns the run's options from the flags, all but the token, the signal and the logger. */
+function settingOptions(flags: FetchFlags, environment: CliEnvironment): Omit<RunOptions, 'token'> {
+  return {
     baseUrl: chooseBaseUrl(flags, environment.env),
     outDir: flags.out,
     qps: flags.qps,
@@ -107,8 +121,6 @@ async function runOptions(flags: FetchFlags, environment: CliEnvironment, logger
     maxResponseBytes: flags.maxResponseSize,
     flagBytes: flags.flagBytes,
     force: flags.force,
-    signal: environment.signal,
-    logger,
   };
 }
 
