@@ -247,6 +247,15 @@ describe('fetch token sources', () => {
     for (const request of server.requests) expect(request.authorization).toBe(`Bearer ${TOKEN}`);
   });
 
+  it('empty COZE_API_TOKEN falls back', async () => {
+    const server = await startServer();
+    const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url], { COZE_API_TOKEN: '', COZE_API_KEY: TOKEN });
+
+    expect(result.code).toBe(0);
+    expect(server.requests.length).toBeGreaterThan(0);
+    for (const request of server.requests) expect(request.authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
   it('token file newline is trimmed', async () => {
     const server = await startServer();
     const out = await newOutDir();

@@ -21,11 +21,13 @@ export async function readToken(tokenFile: string | undefined, env: NodeJS.Proce
     return checkToken(token, `--token-file ${tokenFile}`);
   }
 
-  const token = (env.COZE_API_TOKEN ?? env.COZE_API_KEY ?? '').trim();
+  // An empty variable counts as unset: service and cron files often declare one with no value.
+  const fromToken = env.COZE_API_TOKEN?.trim() ?? '';
+  const token = fromToken !== '' ? fromToken : (env.COZE_API_KEY?.trim() ?? '');
   if (token === '') {
     throw new UsageError('Missing token: set COZE_API_TOKEN (or COZE_API_KEY), or pass --token-file PATH.');
   }
-  return checkToken(token, env.COZE_API_TOKEN !== undefined ? 'COZE_API_TOKEN' : 'COZE_API_KEY');
+  return checkToken(token, fromToken !== '' ? 'COZE_API_TOKEN' : 'COZE_API_KEY');
 }
 
 /**
