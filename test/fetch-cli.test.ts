@@ -141,6 +141,15 @@ describe('fetch usage errors', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it.each(['0x10', '1e3', '-1', ''])('qps %j exits 2', async (qps) => {
+    const server = await startServer();
+    const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--qps', qps], { COZE_API_TOKEN: TOKEN });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`"${qps}" is not a number above 0, such as 20 or 0.5.`);
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('zero timeout exits 2', async () => {
     const server = await startServer();
     const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--timeout', '0s'], { COZE_API_TOKEN: TOKEN });

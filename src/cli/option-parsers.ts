@@ -27,7 +27,10 @@ export const sizeArgument = asArgument((text) => parseSize(text));
 
 export const positiveNumberArgument = asArgument((text) => {
   const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`"${text}" is not a number above 0.`);
+  // Plain decimals only, as the whole-number options take: Number() alone reads 0x10 as 16 and 1e3 as 1000.
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`"${text}" is not a number above 0, such as 20 or 0.5.`);
+  }
   return value;
 });
 
