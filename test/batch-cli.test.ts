@@ -445,7 +445,7 @@ describe('dry run', () => {
     const cases: Array<[string[], string]> = [
       [['--base-url', 'ftp://127.0.0.1:1'], 'Invalid base URL'],
       [['--base-url', `${server.url}/v1`], '/v1'],
-      [['--max-response-size', '0'], 'maximum response size'],
+      [['--max-response-size', '0'], '"0" is not a size above 0.'],
       [['--out', file], `Invalid --out ${file}: it exists and is not a folder.`],
     ];
     for (const [extra, message] of cases) {

@@ -548,7 +548,8 @@ describe('incomplete flags', () => {
       ],
     };
     const { server, proxy } = await startServer(scenario);
-    const archive = await fetchExecution(proxy, WORKFLOW, '7431826405913471002', { extra: ['--flag-bytes', '500'] });
+    // A size listed twice flags once.
+    const archive = await fetchExecution(proxy, WORKFLOW, '7431826405913471002', { extra: ['--flag-bytes', '500,500'] });
     const manifest = await readManifest(archive);
 
     expect(archive.result.code).toBe(0);

@@ -1,6 +1,9 @@
+import { PassThrough } from 'node:stream';
+
 import { describe, expect, it } from 'vitest';
 
-import { parseExecutionList } from '../src/batch/input-list.js';
+import { parseExecutionList, readExecutionListText } from '../src/batch/input-list.js';
+import { UsageError } from '../src/coze/errors.js';
 
 // Parsing of the --from list: format detection, the three formats, bad lines with their line
 // numbers, and duplicates.
@@ -234,5 +237,14 @@ describe('JSON Lines', () => {
 
     expect(list.format).toBe('jsonl');
     expect(list.targets).toHaveLength(1);
+  });
+});
+
+describe('--from source', () => {
+  it('empty path is a usage error', async () => {
+    const read = readExecutionListText('', new PassThrough());
+
+    await expect(read).rejects.toBeInstanceOf(UsageError);
+    await expect(readExecutionListText('  ', new PassThrough())).rejects.toThrow('Invalid --from "  ": name a file, or - for standard input.');
   });
 });

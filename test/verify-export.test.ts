@@ -443,7 +443,13 @@ describe('verify', () => {
 
     const absent = await runBatchCli(['verify', path.join(empty, 'absent')]);
     const noManifest = await runBatchCli(['verify', empty]);
+    const emptyPath = await runBatchCli(['verify', '']);
+    const emptyOutput = await runBatchCli(['export', empty, '--output', '']);
 
+    expect(emptyPath.code).toBe(2);
+    expect(emptyPath.stderr).toContain('Invalid archive folder "": name the folder');
+    expect(emptyOutput.code).toBe(2);
+    expect(emptyOutput.stderr).toContain('Invalid --output "": name a file');
     expect(absent.code).toBe(2);
     expect(absent.stderr).toContain('ENOENT');
     expect(noManifest.code).toBe(2);

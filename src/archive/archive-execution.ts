@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, OutputWriteError, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, OutputWriteError, TOKEN_ADVICE, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
 import type { ParsedRunHistory, RunHistoryResult, StreamedNodeOutput } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
@@ -946,8 +946,7 @@ const CARRIED_FIELDS = [
 function authMessage(error: CozeRequestError): string {
   return (
     `Coze rejected the token (code ${error.code ?? error.httpStatus}${error.cozeMsg ? `, ${error.cozeMsg}` : ''}` +
-    `${error.logid ? `, logid ${error.logid}` : ''}). Check COZE_API_TOKEN or --token-file, that the token has the ` +
-    'listRunHistory permission, and that --region matches where the token was issued (coze.cn or coze.com).'
+    `${error.logid ? `, logid ${error.logid}` : ''}). ${TOKEN_ADVICE}`
   );
 }
 

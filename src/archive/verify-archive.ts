@@ -171,6 +171,8 @@ export interface OpenedArchive {
 
 /** Resolves `dir` and lists its manifests; throws `UsageError` for a missing folder or none. */
 export async function openArchive(dir: string): Promise<OpenedArchive> {
+  // path.resolve would read an empty path as the current folder, which is seldom what was meant.
+  if (dir.trim() === '') throw new UsageError('Invalid archive folder "": name the folder, usually the --out folder of fetch.');
   const root = path.resolve(dir);
   let realRoot: string;
   try {

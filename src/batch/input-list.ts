@@ -50,6 +50,7 @@ export function parseExecutionList(text: string): ExecutionList {
 
 /** Reads the text of `--from`: a file path, or `-` for standard input. */
 export async function readExecutionListText(source: string, stdin: NodeJS.ReadableStream): Promise<string> {
+  if (source.trim() === '') throw new UsageError(`Invalid --from "${source}": name a file, or - for standard input.`);
   if (source === '-') {
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);

@@ -4,7 +4,7 @@ import type { ExecutionTarget } from '../archive/archive-execution.js';
 import { describeError } from '../archive/entry-results.js';
 import type { RunContext } from '../archive/run-context.js';
 import type { RunHistoryResult } from '../coze/client.js';
-import { AuthError, isAuthError } from '../coze/errors.js';
+import { AuthError, isAuthError, TOKEN_ADVICE } from '../coze/errors.js';
 import { withRetry } from '../http/with-retry.js';
 
 /** Waits between two run-history polls of one execution. Each wait doubles, up to the cap. */
@@ -82,7 +82,7 @@ async function pollRunHistory(context: RunContext, target: ExecutionTarget): Pro
     if (isAuthError(error)) {
       throw new AuthError(
         `Coze rejected the token while polling execution ${target.executeId} (code ${error.code ?? error.httpStatus}` +
-          `${error.logid ? `, logid ${error.logid}` : ''}). Check COZE_API_TOKEN or --token-file.`,
+          `${error.logid ? `, logid ${error.logid}` : ''}). ${TOKEN_ADVICE}`,
         error,
       );
     }

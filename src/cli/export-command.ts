@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 
 import type { ExportResult } from '../archive/export-archive.js';
+import { UsageError } from '../coze/errors.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import type { CliEnvironment } from './cli-environment.js';
 
@@ -21,6 +22,8 @@ export function exportCommand(environment: CliEnvironment): Command {
       // Imported here, not at the top, so `--help` does not load them.
       const { exportArchive, exportArchiveToFile } = await import('../archive/export-archive.js');
       const { plural, terminalText } = await import('../batch/batch-summary.js');
+
+      if (flags.output?.trim() === '') throw new UsageError('Invalid --output "": name a file, or leave the option out to write to stdout.');
 
       let result: ExportResult;
       try {

@@ -11,7 +11,7 @@ import {
   positiveDurationArgument,
   positiveIntegerArgument,
   positiveNumberArgument,
-  sizeArgument,
+  positiveSizeArgument,
   sizeListArgument,
 } from './option-parsers.js';
 import type { CliEnvironment } from './cli-environment.js';
@@ -78,7 +78,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
     .addOption(
       option(
         '--retry-min-delay <duration>',
-        'first retry delay; later ones double, with jitter, up to 30s',
+        'first retry delay; later ones double, with jitter, up to 30s (or this delay, if longer)',
         durationArgument,
         DEFAULT_RETRY_SETTINGS.minDelayMs,
         formatDuration(DEFAULT_RETRY_SETTINGS.minDelayMs),
@@ -94,7 +94,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
       ),
     )
     .addOption(
-      option('--max-response-size <size>', 'largest response body accepted, in bytes or with a unit', sizeArgument, DEFAULTS.maxResponseBytes, '64MiB'),
+      option('--max-response-size <size>', 'largest response body accepted, in bytes or with a unit', positiveSizeArgument, DEFAULTS.maxResponseBytes, '64MiB'),
     )
     .addOption(
       option(
@@ -115,7 +115,8 @@ export function fetchCommand(environment: CliEnvironment): Command {
       'after',
       '\nDurations take a unit: 500ms, 30s, 5m, 1h. Sizes are bytes, or take a unit: 1MB (10^6), 1MiB (2^20).\n' +
         'Exit codes: 0 all saved; 1 some failed, expired or not found, or bad lines in --from; 2 invalid usage or no valid\n' +
-        'execution in --from; 3 token rejected; 4 still running or pending (1 wins over 4); 130/143 interrupted.\n' +
+        'execution in --from; 3 token rejected or without permission for a workflow (4101); 4 an execution still running\n' +
+        '(3 wins over 1, and 1 over 4); 130/143 interrupted.\n' +
         'With --dry-run: 0 input valid, 1 some bad lines, 2 no valid execution or an invalid setting.',
     )
     .action(async (flags: FetchFlags) => {

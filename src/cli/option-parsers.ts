@@ -23,7 +23,12 @@ export const positiveDurationArgument = asArgument((text) => {
   return ms;
 });
 
-export const sizeArgument = asArgument((text) => parseSize(text));
+/** A size that must be above zero, such as the largest response accepted. */
+export const positiveSizeArgument = asArgument((text) => {
+  const bytes = parseSize(text);
+  if (bytes <= 0) throw new RangeError(`"${text}" is not a size above 0.`);
+  return bytes;
+});
 
 export const positiveNumberArgument = asArgument((text) => {
   const value = Number(text);
@@ -46,13 +51,15 @@ export const nonNegativeIntegerArgument = asArgument((text) => {
 });
 
 /** Parses `--flag-bytes`: one size or a comma-separated list, for example `1MB,1MiB`. */
-export const sizeListArgument = asArgument((text) =>
-  text.split(',').map((part) => {
+export const sizeListArgument = asArgument((text) => {
+  const sizes = text.split(',').map((part) => {
     const size = parseSize(part, '--flag-bytes');
     if (size <= 0) throw new RangeError(`--flag-bytes "${part}" must be above 0.`);
     return size;
-  }),
-);
+  });
+  // A size listed twice would give each flagged output the same reason twice.
+  return [...new Set(sizes)];
+});
 
 export const digitIdArgument = asArgument((text) => {
   if (!/^\d{1,32}$/.test(text)) throw new RangeError(`"${text}" is not a Coze id: ids are digit strings such as 7431234567890123456.`);
