@@ -99,7 +99,7 @@ export class UsageError extends Error {
 }
 
 /** The token was rejected or lacks permission: the CLI maps it to exit code 3. */
-/** What to check after a rejected token, wherever the token and the API site were set. */
+/** Advice after a rejected token, naming every place the token and the API site can be set. */
 export const TOKEN_ADVICE =
   'Check the token (--token-file, COZE_API_TOKEN or COZE_API_KEY, or the token option of the library), that it has the ' +
   'listRunHistory permission, and that the API site (--region, --base-url or COZE_API_BASE) is where it was issued (coze.cn or coze.com).';
