@@ -107,7 +107,7 @@ describe('re-runs that stop early', () => {
     expect(entry.reason).toBe(`file_missing_or_altered; the file an earlier run saved, ${deleted.file}, is missing`);
     expect(manifest.complete).toBe(false);
 
-    // verify reports the loss, so the record tells what to restore.
+    // verify reports the loss, so the record shows what to restore.
     const verify = await runCli(['verify', outDir], { env });
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(`missing: ${WORKFLOW_ID}/${EXECUTE_ID}/${deleted.file} (file not found; `);
@@ -131,12 +131,12 @@ describe('re-runs that stop early', () => {
     const shrunk = await start(executionScenario(2));
     const rerun = await runCli(fetchArgs(shrunk, outDir), { env });
     const manifest = await manifestOf(outDir);
-    const kept = manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(3))!;
+    const keptEntry = manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(3))!;
 
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toContain('the run history no longer lists this output; the file an earlier run saved stays listed');
     expect(manifest.totals.entries).toBe(first.totals.entries);
-    expect([kept.status, kept.file, kept.bytes, kept.sha256]).toEqual(['saved', unlisted.file, unlisted.bytes, unlisted.sha256]);
+    expect([keptEntry.status, keptEntry.file, keptEntry.bytes, keptEntry.sha256]).toEqual(['saved', unlisted.file, unlisted.bytes, unlisted.sha256]);
     expect(shrunk.countRequests({ nodeExecuteUuid: nodeUuid(3) })).toBe(0);
     expect((await runCli(['verify', outDir], { env })).code).toBe(0);
   });

@@ -135,7 +135,7 @@ describe('verify', () => {
 
   it('unknown execution with outputs keeps them', async () => {
     const out = await makeArchive();
-    // The same ids against a server that no longer knows the execution.
+    // The same ids against a server that has no record of the execution.
     const forgetting = await cleanups.server(batchScenario([nearExpiryExecution()]));
     const fetched = await runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved, ...fastFlags(forgetting.url, out)]);
     const manifest = await manifestOf(out, IDS.saved);
@@ -546,6 +546,20 @@ describe('a folder where an output file goes', () => {
   });
 });
 
+/**
+ * Archives the 25-hour-old execution from a server that still has its output, as Coze had it a
+ * day earlier, and starts a second server that has deleted it.
+ */
+async function savedBeforeDeletion() {
+  const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
+  const deleted = await cleanups.server(batchScenario([expiredExecution()]));
+  const out = await cleanups.folder('coze-verify-');
+  const fetch = (url: string) => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out)]);
+  expect((await fetch(serving.url)).code).toBe(0);
+  const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
+  return { serving, deleted, out, fetch, saved };
+}
+
 describe('after Coze deleted the outputs', () => {
   it('keeps files through force and lost manifest', async () => {
     // One server still has the 25-hour-old outputs, as Coze had them a day earlier. The other has deleted them.
@@ -581,12 +595,7 @@ describe('after Coze deleted the outputs', () => {
   });
 
   it('keeps the record of a deleted file', async () => {
-    const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
-    const deleted = await cleanups.server(batchScenario([expiredExecution()]));
-    const out = await cleanups.folder('coze-verify-');
-    const fetch = (url: string) => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out)]);
-    expect((await fetch(serving.url)).code).toBe(0);
-    const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    const { deleted, out, fetch, saved } = await savedBeforeDeletion();
     const savedPath = path.join(folderOf(out, IDS.expired), saved.file!);
     const content = await readFile(savedPath);
     await rm(savedPath);
@@ -618,12 +627,7 @@ describe('after Coze deleted the outputs', () => {
   });
 
   it('keeps naming a changed file', async () => {
-    const serving = await cleanups.server(batchScenario([{ ...expiredExecution(), expiry: { afterSeconds: 10 * 86_400 } }]));
-    const deleted = await cleanups.server(batchScenario([expiredExecution()]));
-    const out = await cleanups.folder('coze-verify-');
-    const fetch = (url: string) => runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.expired, ...fastFlags(url, out)]);
-    expect((await fetch(serving.url)).code).toBe(0);
-    const saved = (await manifestOf(out, IDS.expired)).nodes[0]!;
+    const { deleted, out, fetch, saved } = await savedBeforeDeletion();
     await appendFile(path.join(folderOf(out, IDS.expired), saved.file!), '（改过）');
 
     // A re-run stopped while it fetches the output again keeps the record of what was saved.
