@@ -308,6 +308,18 @@ describe('fetch output streams', () => {
     expect(existsSync(execution['manifest'] as string)).toBe(true);
   });
 
+  it('json usage error goes to stdout', async () => {
+    const server = await startServer();
+    const badValue = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--qps', '0x10', '--json'], { COZE_API_TOKEN: TOKEN });
+    const noToken = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--json'], {});
+
+    expect(badValue.code).toBe(2);
+    expect(JSON.parse(badValue.stdout)).toEqual({ exit_code: 2, error: expect.stringContaining('"0x10" is not a number above 0') });
+    expect(noToken.code).toBe(2);
+    expect(JSON.parse(noToken.stdout)).toEqual({ exit_code: 2, error: expect.stringMatching(/^Missing token: /) });
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('json keeps ids as strings', async () => {
     const server = await startServer();
     const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--json'], { COZE_API_TOKEN: TOKEN });

@@ -3,6 +3,7 @@ import { CommanderError } from 'commander';
 import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
 import { ArchiveWriteError, AuthError, UsageError } from '../coze/errors.js';
 import { EXIT_CODES } from '../exit-codes.js';
+import { jsonForReaders } from '../http/redact.js';
 import type { CliEnvironment } from './cli-environment.js';
 import { buildProgram } from './program.js';
 
@@ -25,10 +26,19 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     await program.parseAsync([...argv], { from: 'user' });
     return environment.exitCode;
   } catch (error) {
-    return exitCodeForError(error, environment);
+    const exitCode = exitCodeForError(error, environment);
+    // A script that reads --json output gets a document even when the command never ran.
+    if (exitCode === EXIT_CODES.usage && argv.includes('--json')) environment.stdout.write(`${jsonForReaders(usageDocument(error), 2)}\n`);
+    return exitCode;
   } finally {
     await removePendingTemporaryFiles();
   }
+}
+
+/** The `--json` output of a command rejected before it ran. */
+function usageDocument(error: unknown): { exit_code: number; error: string } {
+  const message = error instanceof Error ? error.message.replace(/^error: /, '') : String(error);
+  return { exit_code: EXIT_CODES.usage, error: message };
 }
 
 function exitCodeForError(error: unknown, environment: CliEnvironment): number {
