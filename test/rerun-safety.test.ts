@@ -122,23 +122,30 @@ describe('re-runs that stop early', () => {
 
   it('outputs no longer listed stay', async () => {
     const outDir = await cleanups.folder();
-    const full = await start(executionScenario(3));
+    const full = await start(executionScenario(4));
     expect((await runCli(fetchArgs(full, outDir), { env })).code).toBe(0);
     const first = await manifestOf(outDir);
-    const unlisted = first.nodes.find((node) => node.node_execute_uuid === nodeUuid(3))!;
+    const [unlisted, lost] = [3, 4].map((index) => first.nodes.find((node) => node.node_execute_uuid === nodeUuid(index))!);
+    await rm(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, lost!.file!));
 
-    // The same execution, whose run history now lists two of the three node runs.
+    // The same execution, whose run history now lists two of the four node runs.
     const shrunk = await start(executionScenario(2));
     const rerun = await runCli(fetchArgs(shrunk, outDir), { env });
     const manifest = await manifestOf(outDir);
-    const keptEntry = manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(3))!;
+    const [keptEntry, lostEntry] = [3, 4].map((index) => manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(index))!);
+    const verify = await runCli(['verify', outDir, '--json'], { env });
+    const report = JSON.parse(verify.stdout) as { missing: { path: string; refetchable?: boolean }[] };
 
-    expect(rerun.code).toBe(0);
     expect(rerun.stderr).toContain('the run history no longer lists this output; the file an earlier run saved stays listed');
     expect(manifest.totals.entries).toBe(first.totals.entries);
-    expect([keptEntry.status, keptEntry.file, keptEntry.bytes, keptEntry.sha256]).toEqual(['saved', unlisted.file, unlisted.bytes, unlisted.sha256]);
-    expect(shrunk.countRequests({ nodeExecuteUuid: nodeUuid(3) })).toBe(0);
-    expect((await runCli(['verify', outDir], { env })).code).toBe(0);
+    expect([keptEntry!.status, keptEntry!.file, keptEntry!.bytes, keptEntry!.sha256]).toEqual(['saved', unlisted!.file, unlisted!.bytes, unlisted!.sha256]);
+    // A file lost as well can never be fetched again: the entry is expired, which exits 1 and not 4.
+    expect(rerun.code).toBe(1);
+    expect([lostEntry!.status, lostEntry!.file, lostEntry!.sha256]).toEqual(['expired', lost!.file, lost!.sha256]);
+    expect(lostEntry!.reason).toBe(`no longer listed in the run history; file_missing_or_altered; the file an earlier run saved, ${lost!.file}, is missing`);
+    expect(shrunk.countRequests({ nodeExecuteUuid: nodeUuid(3) }) + shrunk.countRequests({ nodeExecuteUuid: nodeUuid(4) })).toBe(0);
+    expect(verify.code).toBe(1);
+    expect(report.missing.map((finding) => [finding.path, finding.refetchable])).toEqual([[`${WORKFLOW_ID}/${EXECUTE_ID}/${lost!.file}`, false]]);
   });
 
   it('an altered file keeps its record', async () => {

@@ -133,6 +133,17 @@ describe('verify', () => {
     expect((await runBatchCli(['verify', out])).code).toBe(0);
   });
 
+  it('stopped run with all saved', async () => {
+    const out = await makeArchive();
+    const saved = await manifestOf(out, IDS.saved);
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, stopped: 'interrupted', complete: false }));
+
+    const text = await runBatchCli(['verify', out]);
+
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`Not complete: ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: the run stopped early: interrupted; every entry it lists is saved`);
+  });
+
   it('unknown execution with outputs keeps them', async () => {
     const out = await makeArchive();
     // The same ids against a server that has no record of the execution.
@@ -404,8 +415,9 @@ describe('verify', () => {
   it('advice after Coze deleted outputs', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);
-    const [missing, altered, pending] = saved.nodes;
-    expect(saved.nodes.length).toBeGreaterThanOrEqual(3);
+    // Two node runs, then the inline output, which a fetch saves again from the run history at any age.
+    const [missing, pending, altered] = saved.nodes;
+    expect([missing!.source, pending!.source, altered!.source]).toEqual(['execute_nodes', 'execute_nodes', 'inline']);
     // Two days ago: the run history's times are Unix seconds.
     const twoDaysAgo = Math.floor(Date.now() / 1000) - 2 * 86_400;
     const nodes = saved.nodes.map((node) => (node === pending ? { ...node, status: 'pending', file: null, bytes: null, sha256: null } : node));
@@ -419,13 +431,17 @@ describe('verify', () => {
     const text = await runBatchCli(['verify', out]);
     const report = JSON.parse((await runBatchCli(['verify', out, '--json'])).stdout) as VerifyReport;
     const manifest = `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`;
-    const deleted = "Coze deleted this execution's outputs 24 hours after its run, so no fetch can save it again: restore it from a backup";
+    const deleted = 'Coze no longer has this output, so no fetch can save it again: restore it from a backup';
 
     expect(text.code).toBe(1);
     expect(report.deleted_in_coze).toEqual([manifest]);
     expect(report.entries_past_retention).toBe(1);
     expect(text.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.saved}/${missing!.file} (file not found; ${deleted})`);
-    expect(text.stdout).toContain(`altered: ${BATCH_WORKFLOW}/${IDS.saved}/${altered!.file} (size ${altered!.bytes! + 1}, manifest says ${altered!.bytes}; ${deleted})`);
+    expect(text.stdout).toContain(
+      `altered: ${BATCH_WORKFLOW}/${IDS.saved}/${altered!.file} (size ${altered!.bytes! + 1}, manifest says ${altered!.bytes}; a fetch of this execution saves it again)`,
+    );
+    expect(report.missing.find((finding) => finding.path.endsWith(missing!.file!))?.refetchable).toBe(false);
+    expect(report.altered.map((finding) => [finding.refetchable, finding.entry_source])).toEqual([[true, 'inline']]);
     expect(text.stdout).toContain(
       'Not complete: 1 entry not saved; fetch reports why. 1 of them belongs to an execution that ran more than 24 hours ago, so no re-run can fetch it.',
     );
@@ -607,7 +623,7 @@ describe('after Coze deleted the outputs', () => {
     expect([lost.status, lost.file, lost.bytes, lost.sha256]).toEqual(['expired', saved.file, saved.bytes, saved.sha256]);
     expect(lost.reason).toContain(`; the file an earlier run saved, ${saved.file}, is missing`);
     expect(verified.code).toBe(1);
-    expect(verified.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.expired}/${saved.file} (file not found; Coze deleted this execution's outputs`);
+    expect(verified.stdout).toContain(`missing: ${BATCH_WORKFLOW}/${IDS.expired}/${saved.file} (file not found; Coze no longer has this output`);
 
     // A copy with other bytes is not taken for the output.
     await writeFile(savedPath, 'from a stale backup');

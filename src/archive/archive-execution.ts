@@ -721,7 +721,11 @@ export class ExecutionArchiver {
    */
   private async carryPrevious(): Promise<void> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
-    for (const entry of this.manifest.nodes) await this.recheckCarried(entry);
+    for (const entry of this.manifest.nodes) {
+      if (await this.recheckCarried(entry)) {
+        this.context.logger.warn({ ...this.ids(), file: entry.file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
+      }
+    }
 
     const earlier = this.previousFields;
     if (earlier === undefined) return;
@@ -735,24 +739,25 @@ export class ExecutionArchiver {
    * Checks the file of an entry taken over from the earlier manifest as it was. A saved file
    * that is gone or altered makes the entry pending with a note, and the next run that can
    * fetch the output fetches it again. A file restored to its recorded bytes is saved again.
+   * Returns true when it found a saved file gone or altered.
    */
-  private async recheckCarried(entry: ManifestEntry): Promise<void> {
-    if (entry.file === null || entry.bytes === null || entry.sha256 === null) return;
+  private async recheckCarried(entry: ManifestEntry): Promise<boolean> {
+    if (entry.file === null || entry.bytes === null || entry.sha256 === null) return false;
     const filePath = resolveInside(this.folder, entry.file);
     if (await fileMatches(filePath, entry.bytes, entry.sha256)) {
-      if (entry.status === 'saved') return;
+      if (entry.status === 'saved') return false;
       entry.status = 'saved';
       delete entry.reason;
       delete entry.error;
-      return;
+      return false;
     }
     // An unsaved entry that names a file already records how that file changed.
-    if (entry.status !== 'saved') return;
+    if (entry.status !== 'saved') return false;
 
     entry.status = 'pending';
     const missing = (await digestFile(filePath)) === undefined;
     entry.reason = `file_missing_or_altered; ${changedFileNote(entry.file, missing)}`;
-    this.context.logger.warn({ ...this.ids(), file: entry.file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
+    return true;
   }
 
   /**
@@ -764,10 +769,19 @@ export class ExecutionArchiver {
       if (plannedKeys.has(key) || earlier.file === null || earlier.sha256 === null) continue;
       const entry = { ...earlier } as unknown as ManifestEntry;
       await this.recheckCarried(entry);
+      if (entry.status !== 'saved') {
+        // No fetch can request an output the run history no longer lists, so its loss is final, as for an expired one.
+        entry.status = 'expired';
+        entry.reason = `no longer listed in the run history; ${entry.reason ?? 'not saved'}`;
+      }
       this.manifest.nodes.push(entry);
       this.previous.delete(key);
       const logFields = { ...this.ids(), title: earlier.title, file: earlier.file, status: entry.status };
-      this.context.logger.warn(logFields, 'the run history no longer lists this output; the file an earlier run saved stays listed');
+      const message =
+        entry.status === 'saved'
+          ? 'the run history no longer lists this output; the file an earlier run saved stays listed'
+          : 'the run history no longer lists this output, and the file an earlier run saved is missing or altered; only a backup can restore it';
+      this.context.logger.warn(logFields, message);
     }
   }
 

@@ -71,6 +71,14 @@ export interface VerifyFinding {
   actual_bytes?: number;
   expected_sha256?: string;
   actual_sha256?: string;
+  /**
+   * For a missing or altered output: whether a fetch of the execution can save it again. False
+   * once Coze has deleted the output, as for an expired entry or a node output of an execution
+   * that ran more than 24 hours ago. Inline outputs come from the run history and stay true.
+   */
+  refetchable?: boolean;
+  /** For a missing or altered output: `execute_nodes`, or `inline` for one from the run history. */
+  entry_source?: string;
 }
 
 /** Findings of `verify`, with the field names of its `--json` output. */
@@ -277,7 +285,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   const manifest = read.manifest;
   const deleted = isPastRetention(manifest, Date.now());
   if (deleted) report.deleted_in_coze.push(manifestName);
-  const fetchTheRest = deleted ? DELETED_REST : 'a fetch of this execution within 24 hours of its run fetches the rest';
+  const fetchTheRest = restAdvice(manifest.nodes, deleted);
 
   if (manifest.error) {
     // Coze's "execution not found" most often follows an id mistyped in the list.
@@ -292,7 +300,9 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.stopped !== undefined) {
-    const reason = `the run stopped early: ${manifest.stopped}; ${fetchTheRest}`;
+    // A run that stopped still listed every output it had planned, so all of them saved means nothing is left.
+    const allSaved = manifest.nodes.every((entry) => entry.status === 'saved');
+    const reason = `the run stopped early: ${manifest.stopped}; ${allSaved ? 'every entry it lists is saved' : fetchTheRest}`;
     report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.execute_status === 'Running') {
@@ -313,15 +323,15 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
       const malformed = entry.status === 'failed' && entry.source === 'execute_nodes' && entry.node_execute_uuid === undefined;
       if (malformed) report.entries_malformed += 1;
       if (!deleted && entry.status === 'failed' && entry.error?.kind === 'write_failed') report.entries_unwritable += 1;
-      if (deleted && entry.status !== 'expired' && !malformed) report.entries_past_retention += 1;
+      if (deleted && entry.status !== 'expired' && entry.source === 'execute_nodes' && !malformed) report.entries_past_retention += 1;
       // An unsaved entry names a file only when an earlier run saved it and it was changed or deleted since, so it is reported.
       if (entry.file !== null && entry.bytes !== null && entry.sha256 !== null) {
-        return hashSlots(() => checkEntry(archive, folder, manifestName, entry, report));
+        return hashSlots(() => checkEntry(archive, folder, manifestName, entry, isRefetchable(entry, deleted), report));
       }
       return Promise.resolve();
     }
     report.entries_checked += 1;
-    return hashSlots(() => checkEntry(archive, folder, manifestName, entry, report));
+    return hashSlots(() => checkEntry(archive, folder, manifestName, entry, isRefetchable(entry, deleted), report));
   });
   await Promise.all(checks);
 
@@ -332,7 +342,20 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   await findStrayFiles(archive, folder, manifestName, referenced, report);
 }
 
-const DELETED_REST = "Coze deleted this execution's outputs 24 hours after its run, so no fetch can bring back the rest";
+/** Returns what brings back the entries of a manifest that are not saved, for its `Not complete` line. */
+function restAdvice(entries: readonly ArchivedEntry[], deleted: boolean): string {
+  if (!deleted) return 'a fetch of this execution within 24 hours of its run fetches the rest';
+  // Inline outputs come from the run history, which a fetch reads again whatever the age.
+  const inlineLeft = entries.some((entry) => entry.status !== 'saved' && entry.source === 'inline');
+  if (inlineLeft) return "Coze deleted this execution's node outputs 24 hours after its run, so a fetch brings back only the inline outputs among the rest";
+  return "Coze deleted this execution's outputs 24 hours after its run, so no fetch can bring back the rest";
+}
+
+/** Returns whether a fetch can save the entry's output again, for the advice on its file. */
+function isRefetchable(entry: ArchivedEntry, deleted: boolean): boolean {
+  if (entry.source === 'inline') return true;
+  return entry.status !== 'expired' && !deleted;
+}
 
 /**
  * Returns whether Coze has deleted the execution's outputs: the execution finished, and its
@@ -371,7 +394,14 @@ function totalsProblem(manifest: ArchivedManifest): string | undefined {
   return `totals do not match the entries (${details.join('; ')}); a fetch of this execution writes the manifest again`;
 }
 
-async function checkEntry(archive: OpenedArchive, folder: string, manifestName: string, entry: ArchivedEntry, report: VerifyReport): Promise<void> {
+async function checkEntry(
+  archive: OpenedArchive,
+  folder: string,
+  manifestName: string,
+  entry: ArchivedEntry,
+  refetchable: boolean,
+  report: VerifyReport,
+): Promise<void> {
   const name = entry.file === null ? manifestName : relativeName(archive.root, path.resolve(folder, entry.file));
   if (entry.file === null || entry.bytes === null || entry.sha256 === null) {
     report.invalid.push({ path: name, manifest: manifestName, reason: `saved entry "${entry.title}" lacks file, bytes or sha256` });
@@ -384,7 +414,7 @@ async function checkEntry(archive: OpenedArchive, folder: string, manifestName: 
     return;
   }
 
-  const expected = { expected_bytes: entry.bytes, expected_sha256: entry.sha256 };
+  const expected = { expected_bytes: entry.bytes, expected_sha256: entry.sha256, refetchable, entry_source: entry.source };
   const size = await findFile(resolved.filePath);
   if (typeof size === 'string') {
     report.missing.push({ path: name, manifest: manifestName, reason: size, ...expected });

@@ -35,7 +35,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
   }
 }
 
-/** The `--json` output of a command rejected before it ran. */
+/** Builds the `--json` output of a command rejected before it ran. */
 function usageDocument(error: unknown): { exit_code: number; error: string } {
   const message = error instanceof Error ? error.message.replace(/^error: /, '') : String(error);
   return { exit_code: EXIT_CODES.usage, error: message };

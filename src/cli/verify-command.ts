@@ -42,9 +42,8 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
     ['temporary', report.temporary],
     ['invalid', report.invalid],
   ];
-  const deleted = new Set(report.deleted_in_coze);
   for (const [label, findings] of groups) {
-    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(label, finding, deleted.has(finding.manifest))})`);
+    for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(label, finding)})`);
   }
   const problems = lines.length - 1;
   lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
@@ -91,15 +90,17 @@ function refetchLine(report: VerifyReport, plural: Plural): string {
 const REFETCH = 'a fetch of this execution within 24 hours of its run';
 
 /** Advice on an output that Coze no longer has. */
-const DELETED = "Coze deleted this execution's outputs 24 hours after its run, so no fetch can save it again: restore it from a backup";
+const DELETED = 'Coze no longer has this output, so no fetch can save it again: restore it from a backup';
 
 /**
  * Returns a finding's reason with what to do about it. The other findings' reasons carry their
- * own advice; these keep short reasons in `--json`, where scripts match them. `deleted` is
- * whether the finding's execution ran more than 24 hours ago.
+ * own advice; these keep short reasons in `--json`, where scripts match them.
  */
-function findingDetail(label: string, finding: VerifyFinding, deleted: boolean): string {
-  const saveAgain = deleted ? DELETED : `${REFETCH} saves it again`;
+function findingDetail(label: string, finding: VerifyFinding): string {
+  const deleted = finding.refetchable === false;
+  // Inline outputs come from the run history, which a fetch reads again whatever the age.
+  const refetch = finding.entry_source === 'inline' ? 'a fetch of this execution' : REFETCH;
+  const saveAgain = deleted ? DELETED : `${refetch} saves it again`;
   if (finding.reason === 'size differs') return `size ${finding.actual_bytes}, manifest says ${finding.expected_bytes}; ${saveAgain}`;
   // Coze documents its 24 hours for output-node data only, so this advice, like that for a missing run history, names no deadline.
   if (finding.reason === 'run-history sha256 differs') return `sha256 ${finding.actual_sha256}, manifest says ${finding.expected_sha256}; a fetch of this execution saves it again`;
@@ -108,6 +109,6 @@ function findingDetail(label: string, finding: VerifyFinding, deleted: boolean):
 
   if (finding.reason === 'run-history file not found') return `${finding.reason}; a fetch of this execution saves it again`;
   // A fetch cannot rename its file over a folder, so that has to move first.
-  if (finding.reason !== 'file not found') return `${finding.reason}; ${deleted ? DELETED : `once it is moved out of the way, ${REFETCH} saves the file`}`;
+  if (finding.reason !== 'file not found') return `${finding.reason}; ${deleted ? DELETED : `once it is moved out of the way, ${refetch} saves the file`}`;
   return `${finding.reason}; ${saveAgain}`;
 }
