@@ -42,7 +42,7 @@ export interface LoggerOptions {
 /**
  * Hooks that escape what a node title or a Coze message could carry into a log line: characters
  * that break a line for line-based log readers, or start escape sequences or turn the text's
- * direction on a terminal. A JSON line keeps each value; a pretty line shows the escape itself.
+ * direction on a terminal. A JSON line keeps each value, while a pretty line shows the escape itself.
  */
 const JSON_LINE_HOOKS = { streamWrite: (line: string) => line.replace(UNSAFE_RAW_IN_JSON, unicodeEscape) };
 const PRETTY_LINE_HOOKS = { streamWrite: (line: string) => line.replace(UNSAFE_RAW_IN_JSON, (character) => `\\${unicodeEscape(character)}`) };

@@ -69,8 +69,8 @@ export interface RunSettings {
 }
 
 /**
- * Checks every option but the token and applies the defaults; throws `UsageError` for the first
- * invalid one. `fetch --dry-run` calls it to report what the real run would reject.
+ * Checks every option but the token and applies the defaults. It throws `UsageError` for the
+ * first invalid one, and `fetch --dry-run` calls it to report what the real run would reject.
  */
 export function resolveRunSettings(options: Omit<RunOptions, 'token'>): RunSettings {
   const minDelayMs = nonNegativeInteger(options.retryMinDelayMs ?? DEFAULT_RETRY_SETTINGS.minDelayMs, 'retry delay');
@@ -99,7 +99,7 @@ export function resolveRunSettings(options: Omit<RunOptions, 'token'>): RunSetti
 /** Validates options and builds the client and the one limiter that a run shares. */
 export function createRun(options: RunOptions): Run {
   if (typeof options.token !== 'string' || options.token.trim() === '') {
-    // The CLI reads COZE_API_TOKEN and --token-file and names them in its own message; a library caller passes `token`.
+    // A library caller passes `token`. The CLI reads COZE_API_TOKEN and --token-file, and names them in its own message.
     throw new UsageError('Missing token: pass a Coze personal access token as the token option.');
   }
   const settings = resolveRunSettings(options);

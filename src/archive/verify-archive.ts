@@ -104,13 +104,13 @@ export interface VerifyReport {
    */
   entries_unwritable: number;
   /**
-   * Entries among `entries_not_saved`, neither expired nor malformed, of executions in
-   * `deleted_in_coze`: no re-run can fetch them either.
+   * Node outputs among `entries_not_saved`, neither expired nor malformed, of executions in
+   * `deleted_in_coze`. No re-run can fetch them either.
    */
   entries_past_retention: number;
   /**
-   * Manifests of finished executions last updated in Coze more than 24 hours ago, so Coze
-   * has deleted their outputs and no fetch brings back a file they lack.
+   * Manifests of finished executions last updated in Coze more than 24 hours ago. Coze has
+   * deleted their node outputs, so no fetch brings back such a file they lack.
    */
   deleted_in_coze: string[];
   /** Manifests whose execution has an `error`, such as run history not read or execution.json not saved: incomplete, not damaged. */

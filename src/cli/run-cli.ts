@@ -28,7 +28,9 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
   } catch (error) {
     const exitCode = exitCodeForError(error, environment);
     // A script that reads --json output gets a document even when the command never ran.
-    if (exitCode === EXIT_CODES.usage && argv.includes('--json')) environment.stdout.write(`${jsonForReaders(usageDocument(error), 2)}\n`);
+    if (exitCode === EXIT_CODES.usage && argv.includes('--json')) {
+      environment.stdout.write(`${jsonForReaders(usageDocument(error), 2)}\n`);
+    }
     return exitCode;
   } finally {
     await removePendingTemporaryFiles();

@@ -94,7 +94,7 @@ const DELETED = 'Coze no longer has this output, so no fetch can save it again: 
 
 /**
  * Returns a finding's reason with what to do about it. The other findings' reasons carry their
- * own advice; these keep short reasons in `--json`, where scripts match them.
+ * own advice. These keep short reasons in `--json`, where scripts match them.
  */
 function findingDetail(label: string, finding: VerifyFinding): string {
   const deleted = finding.refetchable === false;

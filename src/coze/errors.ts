@@ -146,7 +146,7 @@ export class OutputWriteError extends Error {
 
 function explainWriteFault(cause: NodeJS.ErrnoException): string {
   if (cause.code === 'EISDIR') return 'a folder is in its place. Move the folder out of the way, then fetch again.';
-  // Node's message names the absolute paths after its first comma; what went wrong comes before it.
+  // Node's message names what went wrong before its first comma, and the absolute paths after it.
   const fault = cause.message.split(', ')[0];
   return `${fault}${cause.syscall === undefined ? '' : ` (${cause.syscall})`}. Fetch again once that is fixed.`;
 }
