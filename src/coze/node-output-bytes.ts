@@ -33,8 +33,12 @@ export const QUOTE = 0x22;
 export const BACKSLASH = 0x5c;
 export const COLON = 0x3a;
 
-/** The byte each one-character escape stands for. */
-const SIMPLE_ESCAPES = new Map<number, number>([
+/**
+ * The byte that each one-character escape encodes, indexed by the letter after the backslash,
+ * or -1. A table, not a map, because a long output has thousands of `\n` escapes.
+ */
+const SIMPLE_ESCAPES = new Int16Array(256).fill(-1);
+for (const [letter, byte] of [
   [0x22, 0x22], // \"
   [0x5c, 0x5c], // \\
   [0x2f, 0x2f], // \/
@@ -43,7 +47,14 @@ const SIMPLE_ESCAPES = new Map<number, number>([
   [0x6e, 0x0a], // \n
   [0x72, 0x0d], // \r
   [0x74, 0x09], // \t
-]);
+] as const) {
+  SIMPLE_ESCAPES[letter] = byte;
+}
+
+/** Returns the byte that the escape of a backslash and `letter` encodes, or -1 if that is no one-character escape. */
+export function simpleEscapeByte(letter: number): number {
+  return SIMPLE_ESCAPES[letter & 0xff]!;
+}
 
 /** Finds the first `"node_output": "..."` in `body` and checks its value. */
 export function findNodeOutput(body: Buffer): NodeOutputSpan | undefined {
@@ -124,8 +135,8 @@ function unescapeInPlace(body: Buffer, start: number, end: number): number {
 export function decodeEscape(body: Buffer, at: number): { codePoint: number; next: number } | undefined {
   const letter = body[at + 1];
   if (letter === undefined) return undefined;
-  const simple = SIMPLE_ESCAPES.get(letter);
-  if (simple !== undefined) return { codePoint: simple, next: at + 2 };
+  const simple = simpleEscapeByte(letter);
+  if (simple !== -1) return { codePoint: simple, next: at + 2 };
   if (letter !== 0x75) return undefined;
 
   const unit = readHex4(body, at + 2);

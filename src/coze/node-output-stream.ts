@@ -1,6 +1,17 @@
 import { isUtf8 } from 'node:buffer';
 
-import { BACKSLASH, COLON, decodeEscape, encodeUtf8, hasControlByte, KEY, QUOTE, readHex4, skipWhitespace } from './node-output-bytes.js';
+import {
+  BACKSLASH,
+  COLON,
+  decodeEscape,
+  encodeUtf8,
+  hasControlByte,
+  KEY,
+  QUOTE,
+  readHex4,
+  simpleEscapeByte,
+  skipWhitespace,
+} from './node-output-bytes.js';
 
 /**
  * Decodes the `node_output` string of an execute-node body chunk by chunk, as the body
@@ -90,35 +101,48 @@ export class NodeOutputDecoder {
       return text.subarray(0, end);
     }
 
+    // Copy the chunk once, then decode each escape in place and move the text after it left.
     // Escapes only shrink the text, so the chunk bounds the decoded length.
     if (this.scratch.length < text.length) this.scratch = Buffer.allocUnsafe(text.length);
     const out = this.scratch;
-    let written = 0;
-    let from = 0;
+    out.set(text);
+    let written = nextBackslash;
+    let from = nextBackslash;
     for (;;) {
+      if (escapeIsCut(text, from)) {
+        if (hasControlByte(text, 0, from)) return this.fail();
+        this.heldEscape = Buffer.from(text.subarray(from));
+        return out.subarray(0, written);
+      }
+
+      const simple = simpleEscapeByte(text[from + 1]!);
+      if (simple !== -1) {
+        out[written] = simple;
+        written += 1;
+        from += 2;
+      } else {
+        const escaped = decodeEscape(text, from);
+        if (escaped === undefined) return this.fail();
+        written += encodeUtf8(escaped.codePoint, out, written);
+        from = escaped.next;
+      }
+      // Escapes often come in runs, such as `\n\n` between paragraphs.
+      if (text[from] === BACKSLASH) continue;
+
       if (nextQuote !== -1 && nextQuote < from) nextQuote = text.indexOf(QUOTE, from);
-      // Escapes often come in runs, such as `\n\n` between paragraphs: look at the next byte first.
-      if (nextBackslash !== -1 && nextBackslash < from) nextBackslash = text[from] === BACKSLASH ? from : text.indexOf(BACKSLASH, from);
+      nextBackslash = text.indexOf(BACKSLASH, from);
+      const valueGoesOn = nextBackslash !== -1 && (nextQuote === -1 || nextBackslash < nextQuote);
+      let spanEnd = text.length;
+      if (valueGoesOn) spanEnd = nextBackslash;
+      else if (nextQuote !== -1) spanEnd = nextQuote;
+      out.copyWithin(written, from, spanEnd);
+      written += spanEnd - from;
+      from = spanEnd;
+      if (valueGoesOn) continue;
 
-      if (nextBackslash === -1 || (nextQuote !== -1 && nextQuote < nextBackslash)) {
-        const end = nextQuote === -1 ? text.length : nextQuote;
-        written += text.copy(out, written, from, end);
-        if (hasControlByte(text, 0, end)) return this.fail();
-        if (nextQuote !== -1) this.endValue(text, nextQuote);
-        return out.subarray(0, written);
-      }
-
-      if (nextBackslash > from) written += text.copy(out, written, from, nextBackslash);
-      if (escapeIsCut(text, nextBackslash)) {
-        if (hasControlByte(text, 0, nextBackslash)) return this.fail();
-        this.heldEscape = Buffer.from(text.subarray(nextBackslash));
-        return out.subarray(0, written);
-      }
-
-      const escaped = decodeEscape(text, nextBackslash);
-      if (escaped === undefined) return this.fail();
-      written += encodeUtf8(escaped.codePoint, out, written);
-      from = escaped.next;
+      if (hasControlByte(text, 0, spanEnd)) return this.fail();
+      if (nextQuote !== -1) this.endValue(text, nextQuote);
+      return out.subarray(0, written);
     }
   }
 
