@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { benchSizes } from '../src/bench/bench-scenarios.js';
 import { GENERATED_END, GENERATED_START } from '../src/bench/benchmarks-doc.js';
 import { BYTES_BOUND_PAIRS } from '../src/bench/measure-scenarios.js';
 import { ROW_IDS } from '../src/bench/report-rows.js';
@@ -137,6 +138,27 @@ describe('bench quick run', () => {
     expect(await processesMentioning(benchTemp)).toEqual([]);
     expect(await readdir(benchTemp)).toEqual([]);
     expect(existsSync(outFile)).toBe(false);
+  }, 20_000);
+
+  it('removes archives when asked', async () => {
+    const temp = await makeTempDir('coze-bench-archives-');
+    removeTempDir = temp.remove;
+    const serverRun = (await import(path.join(PROJECT_ROOT, 'dist', 'bench', 'server-run.js'))) as typeof import('../src/bench/server-run.js');
+    const shape = benchSizes(true).bytesBound;
+
+    const keptRun = await serverRun.runOnFakeServer(shape, 'archiver', temp.dir);
+    const removedRun = await serverRun.runOnFakeServer(shape, 'undici-baseline', temp.dir, { removeArchive: true });
+
+    expect(keptRun.saved).toBe(shape.nodes);
+    expect(removedRun.saved).toBe(shape.nodes);
+    expect(removedRun.savedBytes).toBeGreaterThan(shape.nodes * shape.bytesPerNode);
+    // Only the archiver's folder is left, with its outputs in it.
+    const left = await readdir(temp.dir);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^archiver-/);
+    const keptFiles = await readdir(path.join(temp.dir, left[0]!), { recursive: true, withFileTypes: true });
+    const outputFiles = keptFiles.filter((entry) => entry.isFile() && entry.name.endsWith('.txt'));
+    expect(outputFiles).toHaveLength(keptRun.saved);
   }, 20_000);
 
   it('rejects an invalid --repeat', async () => {

@@ -1,12 +1,13 @@
 import { statfs } from 'node:fs/promises';
 
 /**
- * Disk space that one repetition's archives take, rounded up. Every run's archive stays until
- * the bench ends (see `runOnFakeServer`). A full repetition writes about 1.1 GB of files: some
- * 74,000 outputs of 600 bytes, which take a 4 KiB block each, and 260 bodies or outputs of
- * 4 MiB, so about 1.4 GB of disk (estimate). A quick one writes a few thousand small files.
+ * Disk space that one repetition's archives take, rounded up. Every run's archive of small
+ * outputs stays until the bench ends (see `runOnFakeServer`): some 74,000 outputs of 600
+ * bytes, which take a 4 KiB block each, about 0.3 GB of disk (estimate). A run of 4 MiB
+ * outputs removes its archive when it ends, so those take at most 170 MB at a time. A quick
+ * repetition writes a few thousand small files.
  */
-const FULL_REPETITION_BYTES = 2 * 1024 ** 3;
+const FULL_REPETITION_BYTES = 1024 ** 3;
 const QUICK_REPETITION_BYTES = 64 * 1024 ** 2;
 
 /**
@@ -21,7 +22,7 @@ export async function diskSpaceProblem(folder: string, repeat: number, quick: bo
   if (freeBytes >= neededBytes) return undefined;
 
   return (
-    `The bench keeps every run's archive until it ends, which needs about ${formatMiB(neededBytes)} free in ${folder} ` +
+    `The bench keeps the archives of small outputs until it ends, which needs about ${formatMiB(neededBytes)} free in ${folder} ` +
     `for ${repeat} ${repeat === 1 ? 'repetition' : 'repetitions'}, and ${formatMiB(freeBytes)} is free. ` +
     'Free some space, lower --repeat, or set TMPDIR to a folder on a larger disk.'
   );

@@ -1,6 +1,6 @@
 import type { BenchSizes, WorkloadShape } from './bench-scenarios.js';
 import type { SubjectName } from './child-protocol.js';
-import { runOnFakeServer, type RunSample } from './server-run.js';
+import { runOnFakeServer, type RunOptions, type RunSample } from './server-run.js';
 import { timeStartup, type StartupSamples } from './startup-timing.js';
 
 /** Every sample of one bench run, one entry per repetition. */
@@ -37,6 +37,9 @@ type Progress = (line: string) => void;
  */
 export const YOUNG_GENERATION_CAP = ['--max-semi-space-size=4'] as const;
 
+/** Runs of 4 MiB outputs remove their archive as they end (see `runOnFakeServer`). */
+const LARGE_FILES: RunOptions = { removeArchive: true };
+
 /**
  * Bytes-bound pairs in each repetition, each an archiver run and a baseline run. A pair
  * takes about 2 s. On the 2-core test machine single pairs in one bench run ranged from 0.70
@@ -70,8 +73,8 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
   const [fewerNodes, moreNodes] = sizes.memoryNodeCounts;
 
   for (let round = 1; round <= repeat; round += 1) {
-    const run = async (label: string, shape: WorkloadShape, subject: SubjectName, nodeFlags: readonly string[] = []): Promise<RunSample> => {
-      const sample = await runOnFakeServer(shape, subject, archiveRoot, nodeFlags);
+    const run = async (label: string, shape: WorkloadShape, subject: SubjectName, options: RunOptions = {}): Promise<RunSample> => {
+      const sample = await runOnFakeServer(shape, subject, archiveRoot, options);
       // The run-history subject lists the node runs and fetches none of them.
       const outcome = subject === 'run-history-only' ? `${sample.nodes} node runs listed` : `${sample.saved}/${sample.nodes} saved`;
       progress(`${label} ${round}/${repeat}: ${subject} ${(sample.wallMs / 1000).toFixed(2)} s, ${outcome}`);
@@ -84,8 +87,8 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     samples.latencyBound.archiver.push(await run('latency-bound', sizes.latencyBound, 'archiver'));
     samples.latencyBound.fetchOnly.push(await run('latency-bound', sizes.latencyBound, 'undici-fetch-only'));
     for (let pair = 0; pair < BYTES_BOUND_PAIRS; pair += 1) {
-      const archiverRun = (): Promise<RunSample> => run('bytes-bound', sizes.bytesBound, 'archiver');
-      const baselineRun = (): Promise<RunSample> => run('bytes-bound', sizes.bytesBound, 'undici-baseline');
+      const archiverRun = (): Promise<RunSample> => run('bytes-bound', sizes.bytesBound, 'archiver', LARGE_FILES);
+      const baselineRun = (): Promise<RunSample> => run('bytes-bound', sizes.bytesBound, 'undici-baseline', LARGE_FILES);
       // The program that ran second had an edge: in 24 pairs the median ratio was 0.831 with the
       // archiver first and 0.864 with it second. So the order alternates, across repetitions too.
       if (((round - 1) * BYTES_BOUND_PAIRS + pair) % 2 === 0) {
@@ -101,9 +104,9 @@ export async function measureScenarios(sizes: BenchSizes, repeat: number, archiv
     samples.memory.fewer.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'archiver'));
     samples.memory.more.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver'));
     const halfBodies = { ...sizes.bytesBound, nodes: Math.ceil(sizes.bytesBound.nodes / 2) };
-    samples.memory.halfBodies.push(await run('memory', halfBodies, 'archiver'));
-    samples.memory.fewerCapped.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'archiver', YOUNG_GENERATION_CAP));
-    samples.memory.moreCapped.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver', YOUNG_GENERATION_CAP));
+    samples.memory.halfBodies.push(await run('memory', halfBodies, 'archiver', LARGE_FILES));
+    samples.memory.fewerCapped.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'archiver', { nodeFlags: YOUNG_GENERATION_CAP }));
+    samples.memory.moreCapped.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'archiver', { nodeFlags: YOUNG_GENERATION_CAP }));
     samples.memory.fewerBaseline.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'undici-baseline'));
     samples.memory.moreBaseline.push(await run('memory', { ...sizes.memorySmall, nodes: moreNodes }, 'undici-baseline'));
     samples.memory.fewerRunHistory.push(await run('memory', { ...sizes.memorySmall, nodes: fewerNodes }, 'run-history-only'));

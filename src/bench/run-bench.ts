@@ -40,7 +40,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const sizes = benchSizes(options.quick);
   const machine = describeMachine();
-  // Every run's archive is kept until the end (see runOnFakeServer), which the space check allows for.
+  // Archives of small outputs are kept until the end (see runOnFakeServer), which the space check allows for.
   const archiveRoot = await mkdtemp(path.join(os.tmpdir(), 'coze-bench-'));
 
   // Ctrl-C or a kill mid-run would otherwise leave a child running and gigabytes of archives behind.
