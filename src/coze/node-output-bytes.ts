@@ -209,7 +209,8 @@ export function encodeUtf8(codePoint: number, out: Buffer, at: number): number {
 export function hasControlByte(bytes: Buffer, start: number, end: number): boolean {
   const misaligned = (bytes.byteOffset + start) % 4;
   const wordsStart = Math.min(end, start + (misaligned === 0 ? 0 : 4 - misaligned));
-  const wordCount = Math.max(0, Math.floor((end - wordsStart) / 4));
+  // Whole groups of four words only, so the word loop has no tail for V8 to meet late.
+  const wordCount = Math.max(0, Math.floor((end - wordsStart) / 16)) * 4;
   const wordsEnd = wordsStart + wordCount * 4;
 
   if (hasControlByteOneByOne(bytes, start, wordsStart) || hasControlByteOneByOne(bytes, wordsEnd, end)) return true;
@@ -225,24 +226,19 @@ function hasControlByteOneByOne(bytes: Buffer, start: number, end: number): bool
 }
 
 /**
- * Returns the words' control-byte flags ORed together. Int32 arithmetic with `| 0` and no
- * branch in the loop is about twice as fast here as Uint32 words tested one by one, and four
- * words per turn halve it again.
+ * Returns the words' control-byte flags ORed together, for a multiple of four words. Int32
+ * arithmetic with `| 0` and no branch in the loop is about twice as fast here as Uint32 words
+ * tested one by one, and four words per turn halve it again.
  */
 function controlByteFlags(words: Int32Array): number {
   let flags = 0;
-  let i = 0;
-  for (; i + 4 <= words.length; i += 4) {
+  for (let i = 0; i < words.length; i += 4) {
     const a = words[i]! | 0;
     const b = words[i + 1]! | 0;
     const c = words[i + 2]! | 0;
     const d = words[i + 3]! | 0;
     flags |= (((a - 0x20202020) | 0) & ~a) | (((b - 0x20202020) | 0) & ~b);
     flags |= (((c - 0x20202020) | 0) & ~c) | (((d - 0x20202020) | 0) & ~d);
-  }
-  for (; i < words.length; i += 1) {
-    const word = words[i]! | 0;
-    flags |= ((word - 0x20202020) | 0) & ~word;
   }
   return flags;
 }
