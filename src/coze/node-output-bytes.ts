@@ -1,5 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 
+import { hasControlByte } from './control-bytes.js';
+
 /**
  * Reads the `node_output` string of an execute-node body straight from its bytes.
  *
@@ -194,51 +196,4 @@ export function encodeUtf8(codePoint: number, out: Buffer, at: number): number {
   out[at + 2] = 0x80 | ((codePoint >> 6) & 0x3f);
   out[at + 3] = 0x80 | (codePoint & 0x3f);
   return 4;
-}
-
-/**
- * Returns whether any byte in `[start, end)` is below 0x20, which JSON forbids inside a
- * string. The aligned middle is tested four bytes at a time: `(word - 0x20202020) & ~word &
- * 0x80808080` is non-zero exactly when some byte of the word is below 0x20.
- *
- * The loops sit in functions of their own. With them all in one function, V8 compiled the
- * word loop while it ran (on-stack replacement) and dropped that code when it reached the byte
- * loop after it, whose code had not run yet. That happened on almost every call, up to 937
- * times in one bench run, and one profiled run spent 58% of its CPU time in this check.
- */
-export function hasControlByte(bytes: Buffer, start: number, end: number): boolean {
-  const misaligned = (bytes.byteOffset + start) % 4;
-  const wordsStart = Math.min(end, start + (misaligned === 0 ? 0 : 4 - misaligned));
-  // Whole groups of four words only, so the word loop has no tail for V8 to meet late.
-  const wordCount = Math.max(0, Math.floor((end - wordsStart) / 16)) * 4;
-  const wordsEnd = wordsStart + wordCount * 4;
-
-  if (hasControlByteOneByOne(bytes, start, wordsStart) || hasControlByteOneByOne(bytes, wordsEnd, end)) return true;
-  if (wordCount === 0) return false;
-  return (controlByteFlags(new Int32Array(bytes.buffer, bytes.byteOffset + wordsStart, wordCount)) & (0x80808080 | 0)) !== 0;
-}
-
-function hasControlByteOneByOne(bytes: Buffer, start: number, end: number): boolean {
-  for (let at = start; at < end; at += 1) {
-    if (bytes[at]! < 0x20) return true;
-  }
-  return false;
-}
-
-/**
- * Returns the words' control-byte flags ORed together, for a multiple of four words. Int32
- * arithmetic with `| 0` and no branch in the loop is about twice as fast here as Uint32 words
- * tested one by one, and four words per turn halve it again.
- */
-function controlByteFlags(words: Int32Array): number {
-  let flags = 0;
-  for (let i = 0; i < words.length; i += 4) {
-    const a = words[i]! | 0;
-    const b = words[i + 1]! | 0;
-    const c = words[i + 2]! | 0;
-    const d = words[i + 3]! | 0;
-    flags |= (((a - 0x20202020) | 0) & ~a) | (((b - 0x20202020) | 0) & ~b);
-    flags |= (((c - 0x20202020) | 0) & ~c) | (((d - 0x20202020) | 0) & ~d);
-  }
-  return flags;
 }

@@ -1,11 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 
+import { hasControlByte } from './control-bytes.js';
 import {
   BACKSLASH,
   COLON,
   decodeEscape,
   encodeUtf8,
-  hasControlByte,
   KEY,
   QUOTE,
   readHex4,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { findNodeOutput, hasControlByte } from '../../src/coze/node-output-bytes.js';
+import { findNodeOutput } from '../../src/coze/node-output-bytes.js';
 
 /** What the full parse gives: the reference every decoded output must equal. */
 function parsedOutput(body: string | Buffer): Buffer {
@@ -124,30 +124,5 @@ describe('findNodeOutput', () => {
     const span = findNodeOutput(Buffer.from(body, 'utf8'));
 
     expect(span?.decode().equals(Buffer.from(text, 'utf8'))).toBe(true);
-  });
-});
-
-describe('hasControlByte', () => {
-  it('matches a byte loop at every alignment', () => {
-    const random = createRandom(7);
-    for (let round = 0; round < 3_000; round += 1) {
-      const backing = Buffer.alloc(48);
-      for (let i = 0; i < backing.length; i += 1) backing[i] = 0x20 + Math.floor(random() * 0xe0);
-      if (random() < 0.5) backing[Math.floor(random() * backing.length)] = Math.floor(random() * 0x20);
-      const offset = Math.floor(random() * 5);
-      const view = backing.subarray(offset);
-      const start = Math.floor(random() * 12);
-      const end = start + Math.floor(random() * (view.length - start + 1));
-
-      const expected = [...view.subarray(start, end)].some((byte) => byte < 0x20);
-
-      expect(hasControlByte(view, start, end), `offset ${offset} ${start}..${end}`).toBe(expected);
-    }
-  });
-
-  it('0x20 after high bytes is not flagged', () => {
-    const bytes = Buffer.from([0xff, 0x80, 0x20, 0x20, 0xe4, 0xb8, 0xad, 0x20]);
-
-    expect(hasControlByte(bytes, 0, bytes.length)).toBe(false);
   });
 });
