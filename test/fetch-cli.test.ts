@@ -238,6 +238,15 @@ describe('fetch token sources', () => {
     expect(server.countRequests({ route: 'execute_node' })).toBe(0);
   });
 
+  it('rejected token shows once under --quiet', async () => {
+    const server = await startServer();
+    const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--quiet'], { COZE_API_TOKEN: 'pat_wrong_token_5b1c' });
+
+    expect(result.code).toBe(3);
+    expect(result.stderr.match(/rejected the token/g)).toHaveLength(1);
+    expect(result.stderr).not.toContain('"level"');
+  });
+
   it('forbidden workflow exits 3', async () => {
     const server = await startServer();
     const result = await run([...fetchArgs(await newOutDir(), DONE, FORBIDDEN_WORKFLOW), '--base-url', server.url], { COZE_API_TOKEN: TOKEN });

@@ -278,7 +278,8 @@ class Batch {
 
     if (this.fatalError !== undefined) return;
     this.fatalError = error;
-    this.context.logger.error({ ...ids(item), err: message }, 'stopping the batch');
+    // A warning, not an error: the caller reports the error itself, so --quiet shows it once.
+    this.context.logger.warn({ ...ids(item), err: message }, 'stopping the batch');
     this.stop.abort(error);
   }
 
