@@ -300,6 +300,25 @@ describe('fetch token sources', () => {
 });
 
 describe('fetch output streams', () => {
+  it('summary names what it leaves out', async () => {
+    // Two failed and eleven flagged entries: ten detail lines, then the rest counted by kind.
+    const nodes = Array.from({ length: 13 }, (_, index) => ({
+      key: `节点${index}`,
+      nodeId: String(300 + index),
+      nodeExecuteUuid: `b3000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
+      text: '半截',
+      resultIsFinish: false,
+    }));
+    const failing = nodes.slice(0, 2).map((node) => ({ route: 'execute_node' as const, nodeExecuteUuid: node.nodeExecuteUuid, action: { type: 'status' as const, status: 200, code: 4000, msg: 'invalid' } }));
+    const server = await startServer({ token: TOKEN, executions: [{ workflowId: WORKFLOW, executeId: DONE, nodes }], faults: failing });
+
+    const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url], { COZE_API_TOKEN: TOKEN });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr.match(/^ {2}(failed|flagged): /gm)).toHaveLength(10);
+    expect(result.stderr).toContain('… and 3 more in its manifest.json: 3 flagged');
+  });
+
   it('json summary goes to stdout', async () => {
     const server = await startServer();
     const out = await newOutDir();

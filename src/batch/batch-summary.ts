@@ -112,6 +112,16 @@ function errorCell(outcome: ExecutionOutcome): string {
   return withLogid(`${failed.status} ${failed.title}: ${failed.error?.message ?? failed.reason ?? ''}`, failed.error?.logid);
 }
 
+/** Counts detail lines by their first word, such as "3 failed, 1 flagged". */
+function countKinds(details: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const line of details) {
+    const kind = line.slice(0, line.indexOf(':'));
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts].map(([kind, count]) => `${count} ${kind}`).join(', ');
+}
+
 function detailLines(outcomes: readonly ExecutionOutcome[]): string[] {
   const lines: string[] = [];
   for (const outcome of outcomes) {
@@ -120,7 +130,8 @@ function detailLines(outcomes: readonly ExecutionOutcome[]): string[] {
 
     lines.push(`${outcome.executeId}:`);
     lines.push(...details.slice(0, MAX_DETAIL_LINES).map((line) => `  ${line}`));
-    if (details.length > MAX_DETAIL_LINES) lines.push(`  … and ${details.length - MAX_DETAIL_LINES} more in its manifest.json`);
+    const hidden = details.slice(MAX_DETAIL_LINES);
+    if (hidden.length > 0) lines.push(`  … and ${hidden.length} more in its manifest.json: ${countKinds(hidden)}`);
   }
   return lines;
 }
