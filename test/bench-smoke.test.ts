@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { benchSizes } from '../src/bench/bench-scenarios.js';
-import { GENERATED_END, GENERATED_START } from '../src/bench/benchmarks-doc.js';
+import { GENERATED_END, GENERATED_START, QUICK_SIZES_NOTE } from '../src/bench/benchmarks-doc.js';
 import { BYTES_BOUND_PAIRS } from '../src/bench/measure-scenarios.js';
 import { ROW_IDS } from '../src/bench/report-rows.js';
 import { makeTempDir, PROJECT_ROOT, runInMountNamespace, runNode } from './helpers/run-cli.js';
@@ -60,6 +60,7 @@ describe('bench quick run', () => {
     const result = await runBench(['--quick', '--repeat', '1', '--out', outFile], { ...process.env, TMPDIR: benchTemp });
 
     expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(QUICK_SIZES_NOTE);
     expect(await readdir(benchTemp)).toEqual([]);
     const rows = textTableRows(result.stdout);
     expect(rows).toHaveLength(ROW_IDS.length);

@@ -5,6 +5,9 @@ import type { MachineInfo } from './machine-info.js';
 import type { ReportRow } from './report-rows.js';
 import { formatMarkdownTable } from './report-table.js';
 
+/** The note shown with a quick run's results, on the console and in the report. */
+export const QUICK_SIZES_NOTE = 'Quick sizes are far too small for the targets to mean anything: they check that the bench runs.';
+
 export const GENERATED_START = '<!-- bench:generated:start -->';
 export const GENERATED_END = '<!-- bench:generated:end -->';
 
@@ -55,7 +58,7 @@ export function renderGeneratedBlock(report: BenchReport): string {
     '',
   ];
   if (report.quick) {
-    lines.push('Quick sizes finish in seconds but are too small for the targets to mean anything.', '');
+    lines.push(QUICK_SIZES_NOTE, '');
   }
 
   lines.push(formatMarkdownTable(report.rows), '', '### Notes on each row', '');

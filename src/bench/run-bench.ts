@@ -6,7 +6,7 @@ import process from 'node:process';
 
 import { parseBenchOptions, USAGE } from './bench-options.js';
 import { benchSizes } from './bench-scenarios.js';
-import { writeBenchmarksDoc } from './benchmarks-doc.js';
+import { QUICK_SIZES_NOTE, writeBenchmarksDoc } from './benchmarks-doc.js';
 import { killRunningChildren } from './child-runner.js';
 import { diskSpaceProblem } from './disk-space.js';
 import { describeMachine } from './machine-info.js';
@@ -66,6 +66,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const judged = rows.filter((row) => row.verdict !== 'info');
   const passed = judged.filter((row) => row.verdict === 'PASS').length;
   process.stdout.write(`${passed} of ${judged.length} targets met. Report written to ${options.outFile}\n`);
+  if (options.quick) process.stdout.write(`${QUICK_SIZES_NOTE}\n`);
   return 0;
 }
 
