@@ -139,6 +139,8 @@ describe('large body cut short', () => {
     expect(entry.status).toBe('failed');
     expect(entry.attempts).toBe(3);
     expect(entry.error?.kind).toBe('invalid_json');
+    // The parser's reason says where the body went wrong, beyond the first line shown.
+    expect(entry.error?.message).toMatch(/not JSON \(Unterminated string in JSON at position \d+\): \{/);
     expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: nodeUuid(2) })).toBe(3);
   });
 });

@@ -367,13 +367,14 @@ export class CozeClient {
     try {
       json = JSON.parse(text);
     } catch (cause) {
+      const reason = isSuccessStatus ? parseFailure(cause) : '';
       throw this.error(endpoint, ids, {
         kind: isSuccessStatus ? 'invalid_json' : 'http',
         httpStatus: response.status,
         logid: response.logid,
         retryAfterMs: response.retryAfterMs,
         bodyStart: this.bodyStart(text),
-        message: `HTTP ${response.status} with a body that is not JSON: ${this.bodyStart(text) || '(empty body)'}`,
+        message: `HTTP ${response.status} with a body that is not JSON${reason}: ${this.bodyStart(text) || '(empty body)'}`,
         cause,
       });
     }
@@ -476,6 +477,16 @@ export class CozeClient {
   private scrub(text: string): string {
     return scrubSecret(text, this.options.token);
   }
+}
+
+/**
+ * Returns the parser's reason, such as "Bad control character in string literal in JSON at
+ * position 1500012", which the start of a large body does not show. Messages that quote a
+ * piece of the body are left out, because that piece could hold part of a secret.
+ */
+function parseFailure(cause: unknown): string {
+  const message = cause instanceof SyntaxError ? cause.message : '';
+  return /^[A-Za-z -]+$/.test(message.replace(/ position \d+$/, '')) ? ` (${message})` : '';
 }
 
 /**
