@@ -747,6 +747,25 @@ describe('export', () => {
     expect(rows.map((row) => (JSON.parse(row) as { output: string }).output)).toEqual([text]);
   });
 
+  it('counts entries not saved', async () => {
+    const out = await makeArchive();
+    // One entry keeps the record of its earlier file, as a re-run leaves it after that file was
+    // deleted, and one never had a file.
+    const manifestPath = path.join(folderOf(out, IDS.saved), 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ExecutionManifest;
+    manifest.nodes[0]!.status = 'failed';
+    Object.assign(manifest.nodes[1]!, { status: 'pending', file: null, bytes: null, sha256: null });
+    await writeFile(manifestPath, JSON.stringify(manifest));
+
+    const result = await runBatchCli(['export', out]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      'Not exported: 2 entries not saved (failed, pending or expired), 1 of them with a file saved earlier that was changed or deleted since. ' +
+        'Run verify to see which, and what to do.',
+    );
+  });
+
   it('singular for one entry', async () => {
     const single = { ...savedExecution(), record: {}, nodes: savedExecution().nodes!.slice(0, 1) };
     const out = await makeArchive(batchScenario([single]));

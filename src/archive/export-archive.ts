@@ -31,6 +31,10 @@ export interface ExportResult {
   /** UTF-8 bytes of the exported outputs. */
   bytes: number;
   skipped: ExportSkip[];
+  /** Entries that are not saved (failed, pending or expired), which an export leaves out. */
+  notSaved: number;
+  /** Those of them that keep the record of a file saved earlier, changed or deleted since. */
+  notSavedWithEarlierFile: number;
 }
 
 /**
@@ -42,7 +46,7 @@ export interface ExportResult {
  */
 export async function exportArchive(dir: string, writable: NodeJS.WritableStream): Promise<ExportResult> {
   const archive = await openArchive(dir);
-  const result: ExportResult = { manifests: archive.manifests.length, exported: 0, bytes: 0, skipped: [] };
+  const result: ExportResult = { manifests: archive.manifests.length, exported: 0, bytes: 0, skipped: [], notSaved: 0, notSavedWithEarlierFile: 0 };
   const output = new LineWriter(writable);
 
   try {
@@ -110,7 +114,11 @@ async function exportExecution(archive: OpenedArchive, manifestPath: string, out
   }
 
   for (const entry of read.manifest.nodes) {
-    if (entry.status !== 'saved') continue;
+    if (entry.status !== 'saved') {
+      result.notSaved += 1;
+      if (entry.sha256 !== null) result.notSavedWithEarlierFile += 1;
+      continue;
+    }
     const text = await readEntryText(archive, folder, entry, result);
     if (text === undefined) continue;
 

@@ -50,5 +50,9 @@ function exportLines(result: ExportResult, output: string | undefined, plural: P
     `Exported ${plural(result.exported, 'entry', 'entries')} (${result.bytes} bytes) from ${plural(result.manifests, 'manifest')} to ${output ?? 'stdout'}` +
       `${result.skipped.length > 0 ? `; ${result.skipped.length} skipped` : ''}.`,
   );
+  if (result.notSaved > 0) {
+    const earlier = result.notSavedWithEarlierFile > 0 ? `, ${result.notSavedWithEarlierFile} of them with a file saved earlier that was changed or deleted since` : '';
+    lines.push(`Not exported: ${plural(result.notSaved, 'entry', 'entries')} not saved (failed, pending or expired)${earlier}. Run verify to see which, and what to do.`);
+  }
   return lines;
 }
