@@ -534,8 +534,9 @@ describe('a folder where an output file goes', () => {
     const report = JSON.parse(verified.stdout) as VerifyReport;
     // Each entry keeps the record of the file saved before, which a folder has replaced.
     expect(verified.code).toBe(1);
+    // Findings come sorted by path: inline/ before nodes/.
     expect(report.missing.map((finding) => [finding.path, finding.reason])).toEqual(
-      [node, inline].map((entry) => [`${BATCH_WORKFLOW}/${IDS.saved}/${entry.file}`, 'a folder, not a file']),
+      [inline, node].map((entry) => [`${BATCH_WORKFLOW}/${IDS.saved}/${entry.file}`, 'a folder, not a file']),
     );
     expect([report.entries_not_saved, report.entries_unwritable]).toEqual([2, 2]);
     expect((await runBatchCli(['verify', out])).stdout).toContain(

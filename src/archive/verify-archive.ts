@@ -163,9 +163,17 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     });
   }
 
+  // Files are checked several at a time and findings arrive in any order. Sorted, the same archive always gives the same report.
+  for (const findings of [report.missing, report.altered, report.unexpected, report.temporary, report.invalid]) findings.sort(byPath);
+
   const problems = report.missing.length + report.altered.length + report.unexpected.length + report.temporary.length + report.invalid.length;
   report.intact = problems === 0;
   return report;
+}
+
+function byPath(a: VerifyFinding, b: VerifyFinding): number {
+  if (a.path === b.path) return 0;
+  return a.path < b.path ? -1 : 1;
 }
 
 /** The verified folder, resolved through symbolic links, and its manifests in sorted order. */
