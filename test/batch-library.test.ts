@@ -28,6 +28,13 @@ import {
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
+/** Writes a file named not-a-folder in `folder`, for options that must name a folder, and returns its path. */
+function fileInside(folder: string): string {
+  const file = path.join(folder, 'not-a-folder');
+  writeFileSync(file, 'x');
+  return file;
+}
+
 async function options(server: FakeCozeServer, executeIds: string[], extra: Partial<BatchOptions> = {}): Promise<BatchOptions & { outDir: string }> {
   return {
     token: BATCH_TOKEN,
@@ -433,8 +440,7 @@ describe('errors that stop the batch', () => {
   it('invalid options throw before any request', async () => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
     const base = await options(server, [IDS.saved]);
-    const file = path.join(base.outDir, 'not-a-folder');
-    writeFileSync(file, 'x');
+    const file = fileInside(base.outDir);
 
     const cases: Array<[string, Partial<BatchOptions>, string]> = [
       ['fractional execution concurrency', { executionConcurrency: 1.5 }, 'Invalid execution concurrency 1.5: expected a whole number above 0.'],
@@ -458,8 +464,7 @@ describe('errors that stop the batch', () => {
   it('single call rejects a file as folder', async () => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
     const base = await options(server, [IDS.saved]);
-    const file = path.join(base.outDir, 'not-a-folder');
-    writeFileSync(file, 'x');
+    const file = fileInside(base.outDir);
 
     const single = archiveExecutionOutputs({ token: BATCH_TOKEN, baseUrl: server.url, outDir: file, workflowId: BATCH_WORKFLOW, executeId: IDS.saved });
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { ExecutionManifest } from '../src/index.js';
+import type { ExecutionManifest, ManifestEntry } from '../src/index.js';
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
 import { readJson, runCli } from './helpers/run-cli.js';
@@ -30,6 +30,10 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<vo
 
 const manifestOf = (outDir: string): Promise<ExecutionManifest> =>
   readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+
+/** Returns the manifest entry of the first node run, the one the tests below change or delete. */
+const firstNodeEntry = async (outDir: string): Promise<ManifestEntry> =>
+  (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
 
 describe('re-runs that stop early', () => {
   it('SIGINT keeps entries saved earlier', async () => {
@@ -92,7 +96,7 @@ describe('re-runs that stop early', () => {
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
-    const deleted = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    const deleted = await firstNodeEntry(outDir);
     const deletedPath = path.join(outDir, WORKFLOW_ID, EXECUTE_ID, deleted.file!);
     const content = await readFile(deletedPath);
     await rm(deletedPath);
@@ -115,7 +119,7 @@ describe('re-runs that stop early', () => {
     // A file restored from a copy with the recorded bytes is saved again, even while Coze cannot be reached.
     await writeFile(deletedPath, content);
     expect((await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env })).code).toBe(1);
-    const restored = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    const restored = await firstNodeEntry(outDir);
     expect([restored.status, restored.reason]).toEqual(['saved', undefined]);
     expect((await runCli(['verify', outDir], { env })).code).toBe(0);
   });
@@ -153,7 +157,7 @@ describe('re-runs that stop early', () => {
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
-    const saved = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    const saved = await firstNodeEntry(outDir);
     const savedPath = path.join(outDir, WORKFLOW_ID, EXECUTE_ID, saved.file!);
     await writeFile(savedPath, 'edited by hand');
     await server.close();
@@ -161,7 +165,7 @@ describe('re-runs that stop early', () => {
     // Two re-runs that cannot reach the server: the second starts from the manifest the first wrote.
     for (let run = 1; run <= 2; run += 1) {
       const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
-      const entry = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+      const entry = await firstNodeEntry(outDir);
       const verify = await runCli(['verify', outDir, '--json'], { env });
       const report = JSON.parse(verify.stdout) as { altered: { path: string; reason: string }[]; entries_not_saved: number };
 
@@ -176,7 +180,7 @@ describe('re-runs that stop early', () => {
     // Once the server is back, the output is fetched into the same file.
     const online = await start(executionScenario(2));
     expect((await runCli(fetchArgs(online, outDir), { env })).code).toBe(0);
-    const restored = (await manifestOf(outDir)).nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
+    const restored = await firstNodeEntry(outDir);
     expect([restored.status, restored.file, restored.sha256]).toEqual(['saved', saved.file, saved.sha256]);
     expect((await runCli(['verify', outDir], { env })).code).toBe(0);
   });

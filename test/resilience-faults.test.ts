@@ -139,7 +139,7 @@ describe('large body cut short', () => {
     expect(entry.status).toBe('failed');
     expect(entry.attempts).toBe(3);
     expect(entry.error?.kind).toBe('invalid_json');
-    // The parser's reason says where the body went wrong, beyond the first line shown.
+    // The parser's reason names the position where the body went wrong, beyond the first line shown.
     expect(entry.error?.message).toMatch(/not JSON \(Unterminated string in JSON at position \d+\): \{/);
     expect(server.countRequests({ route: 'execute_node', nodeExecuteUuid: nodeUuid(2) })).toBe(3);
   });
