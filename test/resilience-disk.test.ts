@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
-import { CLI_PATH, PROJECT_ROOT, runInMountNamespace } from './helpers/run-cli.js';
+import { CLI_PATH, PROJECT_ROOT, runCli, runInMountNamespace } from './helpers/run-cli.js';
 import { EXECUTE_ID, executionScenario, nodeText, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
 
 const cleanups = new Cleanups();
@@ -110,6 +110,20 @@ describe('disk errors', () => {
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain('EROFS');
     expect(run.stderr).toContain(WORKFLOW_ID);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('stops on a folder /proc refuses', async () => {
+    // /proc exists, yet making a folder in it fails with ENOENT. Node 20.20's recursive mkdir never returned then.
+    const server = await start(executionScenario(2));
+    const outDir = `/proc/coze-node-outputs-${process.pid}/archive`;
+    const result = await runCli(['fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID, '--base-url', server.url, '--out', outDir], {
+      env: { COZE_API_TOKEN: TOKEN },
+      timeoutMs: 10_000,
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`ENOENT: no such file or directory, mkdir '/proc/coze-node-outputs-${process.pid}'`);
     expect(server.requests).toHaveLength(0);
   });
 });

@@ -28,6 +28,7 @@ import {
   type PreviousEntry,
 } from './manifest.js';
 import { ManifestWriter } from './manifest-writer.js';
+import { makeFolderLevels } from './out-folder.js';
 import { OutputFile } from './output-file.js';
 import { NODE_OUTPUT_RETENTION_MS, type RunContext } from './run-context.js';
 
@@ -227,7 +228,7 @@ export class ExecutionArchiver {
     const levels = [this.target.workflowId, this.target.executeId];
     let current = this.context.outDir;
     try {
-      await mkdir(current, { recursive: true });
+      await makeFolderLevels(current);
       for (const level of levels) {
         current = path.join(current, level);
         await mkdirIfMissing(current);

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { UsageError } from '../coze/errors.js';
@@ -25,5 +25,30 @@ export async function checkOutFolder(outDir: string, label: string): Promise<voi
     const parent = path.dirname(current);
     if (parent === current) return;
     current = parent;
+  }
+}
+
+/**
+ * Creates `folder` and its missing parents one level at a time, top down. In /proc a folder's
+ * parent exists and making the folder still fails with ENOENT, and there Node 20.20's
+ * recursive mkdir never returned. One level at a time, that ENOENT is thrown.
+ */
+export async function makeFolderLevels(folder: string): Promise<void> {
+  const missing: string[] = [];
+  let current = path.resolve(folder);
+  while ((await stat(current).catch(() => undefined)) === undefined) {
+    missing.push(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+
+  for (const level of missing.reverse()) {
+    try {
+      await mkdir(level);
+    } catch (error) {
+      // Another execution of the same batch may have made it meanwhile.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
   }
 }

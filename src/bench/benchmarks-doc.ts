@@ -1,6 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+import { makeFolderLevels } from '../archive/out-folder.js';
 import type { MachineInfo } from './machine-info.js';
 import type { ReportRow } from './report-rows.js';
 import { formatMarkdownTable } from './report-table.js';
@@ -32,7 +33,7 @@ export async function writeBenchmarksDoc(filePath: string, report: BenchReport):
     throw error;
   });
 
-  await mkdir(path.dirname(filePath), { recursive: true });
+  await makeFolderLevels(path.dirname(filePath));
   await writeFile(filePath, spliceBlock(existing, block));
 }
 
