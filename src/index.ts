@@ -7,8 +7,8 @@ export interface ArchiveExecutionOptions extends RunOptions, ExecutionTarget {}
 
 /**
  * Archives every output of one Coze workflow execution and returns its manifest.
- * Entry failures are in the manifest; it throws `AuthError`, `UsageError` or
- * `ArchiveWriteError` for what stops a run. It never calls `process.exit`.
+ * Entry failures are in the manifest; it throws `AuthError`, `UsageError`,
+ * `ArchiveWriteError` or `CozeOutageError` for what stops a run. It never calls `process.exit`.
  */
 export async function archiveExecutionOutputs(options: ArchiveExecutionOptions): Promise<ExecutionManifest> {
   const run = createRun(options);
@@ -23,7 +23,7 @@ export async function archiveExecutionOutputs(options: ArchiveExecutionOptions):
 export { createRun, DEFAULTS, type Run, type RunOptions } from './archive/create-run.js';
 export { archiveExecution, type ExecutionTarget } from './archive/archive-execution.js';
 export { exitCodeFor, EXIT_CODES } from './exit-codes.js';
-export { ArchiveWriteError, AuthError, CozeRequestError, UsageError } from './coze/errors.js';
+export { ArchiveWriteError, AuthError, CozeOutageError, CozeRequestError, UsageError } from './coze/errors.js';
 export type { CozeErrorKind } from './coze/errors.js';
 export type {
   EntryError,

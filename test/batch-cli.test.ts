@@ -446,6 +446,7 @@ describe('dry run', () => {
       [['--base-url', 'ftp://127.0.0.1:1'], 'Invalid base URL'],
       [['--base-url', `${server.url}/v1`], '/v1'],
       [['--max-response-size', '0'], '"0" is not a size above 0.'],
+      [['--max-outage', '5'], `option '--max-outage <duration>' argument '5' is invalid`],
       [['--out', file], `Invalid --out ${file}: it exists and is not a folder.`],
     ];
     for (const [extra, message] of cases) {
@@ -454,7 +455,7 @@ describe('dry run', () => {
       expect(result.stderr, extra.join(' ')).toContain(message);
     }
 
-    const valid = await runBatchCli(['fetch', ...ids, ...fastFlags(server.url, out), '--dry-run'], { token: '' });
+    const valid = await runBatchCli(['fetch', ...ids, ...fastFlags(server.url, out), '--max-outage', '0', '--dry-run'], { token: '' });
     expect(valid.code).toBe(0);
     expect(valid.stderr).toContain(`Requests would go to ${server.url}/; every other setting is valid too.`);
     expect(server.requests).toHaveLength(0);

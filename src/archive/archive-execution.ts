@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ArchiveWriteError, AuthError, CozeRequestError, isAuthError, isPermissionDenied, OutputWriteError, TOKEN_ADVICE, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, CozeOutageError, CozeRequestError, isAuthError, isPermissionDenied, OutputWriteError, TOKEN_ADVICE, UsageError } from '../coze/errors.js';
 import { estimateStartFromId } from '../coze/execute-id-time.js';
 import type { ParsedRunHistory, RunHistoryResult, StreamedNodeOutput } from '../coze/client.js';
 import type { RunHistoryRecord } from '../coze/schemas.js';
@@ -789,6 +789,7 @@ export class ExecutionArchiver {
   private retryCall(tally: AttemptTally, logFields: Record<string, unknown>) {
     return {
       limiter: this.context.limiter,
+      breaker: this.context.breaker,
       settings: this.context.retry,
       signal: this.controller.signal,
       logger: this.context.logger,
@@ -926,7 +927,7 @@ function asOutputWriteError(error: unknown, file: string): unknown {
 }
 
 function isFatal(error: unknown): boolean {
-  return isAuthError(error) || error instanceof ArchiveWriteError || error instanceof UsageError;
+  return isAuthError(error) || error instanceof ArchiveWriteError || error instanceof UsageError || error instanceof CozeOutageError;
 }
 
 function describeFatal(error: unknown): string {
@@ -939,7 +940,7 @@ function describeFatal(error: unknown): string {
  * which a batch stopped every execution, such as a rejected token elsewhere in the list.
  */
 function describeStop(reason: unknown): string {
-  if (reason instanceof AuthError || reason instanceof ArchiveWriteError) return `run stopped: ${reason.message}`;
+  if (reason instanceof AuthError || reason instanceof ArchiveWriteError || reason instanceof CozeOutageError) return `run stopped: ${reason.message}`;
   if (isAuthError(reason)) return `run stopped: ${describeFatal(reason)}`;
   return 'interrupted';
 }

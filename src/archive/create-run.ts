@@ -8,6 +8,7 @@ import { DEFAULT_RETRY_SETTINGS, DEFAULTS } from '../config/defaults.js';
 import { resolveBaseUrl } from '../coze/base-url.js';
 import { CozeClient } from '../coze/client.js';
 import { UsageError } from '../coze/errors.js';
+import { OutageBreaker } from '../http/outage-breaker.js';
 import { RequestLimiter } from '../http/request-limiter.js';
 import { silentLogger } from '../logger.js';
 import { TOOL_VERSION } from '../version.js';
@@ -37,6 +38,11 @@ export interface RunOptions {
   retryMaxDelayMs?: number;
   /** A `Retry-After` longer than this fails the item. Default 60,000. */
   maxRetryAfterMs?: number;
+  /**
+   * Stops the run once Coze has sent no usable response for this long, in ms, while at least 10
+   * attempts in a row failed. 0 never stops. Default 300,000 (5 minutes).
+   */
+  maxOutageMs?: number;
   /** Maximum size of one response body in bytes. Default 64 MiB. */
   maxResponseBytes?: number;
   /** Byte sizes from which an output is flagged as possibly incomplete. */
@@ -65,6 +71,7 @@ export interface RunSettings {
   maxResponseBytes: number;
   flagBytes: number[];
   retry: RunContext['retry'];
+  maxOutageMs: number;
   outDir: string;
 }
 
@@ -92,6 +99,7 @@ export function resolveRunSettings(options: Omit<RunOptions, 'token'>): RunSetti
       maxDelayMs,
       maxRetryAfterMs: nonNegativeInteger(options.maxRetryAfterMs ?? DEFAULT_RETRY_SETTINGS.maxRetryAfterMs, 'max retry-after'),
     },
+    maxOutageMs: nonNegativeInteger(options.maxOutageMs ?? DEFAULTS.maxOutageMs, 'outage limit (--max-outage, ms)'),
     outDir: path.resolve(options.outDir ?? DEFAULTS.outDir),
   };
 }
@@ -122,6 +130,7 @@ export function createRun(options: RunOptions): Run {
   const context: RunContext = {
     client,
     limiter,
+    breaker: new OutageBreaker(settings.maxOutageMs),
     retry: settings.retry,
     outDir: settings.outDir,
     flagBytes: settings.flagBytes,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 
 import type { CozeClient } from '../coze/client.js';
+import type { OutageBreaker } from '../http/outage-breaker.js';
 import type { RequestLimiter } from '../http/request-limiter.js';
 import type { RetrySettings } from '../http/with-retry.js';
 import type { EntryStatus, ManifestTotals } from './manifest.js';
@@ -9,6 +10,8 @@ import type { EntryStatus, ManifestTotals } from './manifest.js';
 export interface RunContext {
   client: CozeClient;
   limiter: RequestLimiter;
+  /** Stops the run once Coze has sent nothing usable for too long. */
+  breaker: OutageBreaker;
   retry: RetrySettings;
   outDir: string;
   flagBytes: readonly number[];

@@ -11,7 +11,7 @@ import { MANIFEST_FILE, type ExecutionManifest, type ManifestEntry } from '../ar
 import { checkOutFolder } from '../archive/out-folder.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
-import { ArchiveWriteError, AuthError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, CozeOutageError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import type { RunHistoryResult } from '../coze/client.js';
 import { EXIT_CODES, exitCodeFor } from '../exit-codes.js';
 import { DEFAULT_POLL_SETTINGS, waitUntilFinished, type PollSettings } from './wait-for-finish.js';
@@ -92,7 +92,7 @@ interface BatchItem {
  * history. Phase 2 fetches outputs oldest first, so those closest to Coze's 24-hour expiry
  * go first. When `waitMs` is set, phase 3 waits for running executions and archives them
  * again, reusing what phase 2 saved. A failed execution never stops the others. A rejected
- * token or an unwritable disk stops the batch, and `fatalError` reports it.
+ * token, an unwritable disk or an outage of Coze stops the batch, and `fatalError` reports it.
  */
 export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const settings = batchSettings(options);
@@ -260,7 +260,7 @@ class Batch {
     await this.archive(item);
   }
 
-  /** Stops the batch for a rejected token or an unwritable disk. Any other error ends one execution. */
+  /** Stops the batch for a rejected token, an unwritable disk or an outage of Coze. Any other error ends one execution. */
   private noteError(item: BatchItem, error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     if (isPermissionDenied(error)) {
@@ -360,7 +360,7 @@ async function readWrittenManifest(outDir: string, target: ExecutionTarget): Pro
 }
 
 function isBatchFatal(error: unknown): boolean {
-  return error instanceof AuthError || error instanceof ArchiveWriteError || isAuthError(error);
+  return error instanceof AuthError || error instanceof ArchiveWriteError || error instanceof CozeOutageError || isAuthError(error);
 }
 
 function byAgeDescending(a: BatchItem, b: BatchItem): number {

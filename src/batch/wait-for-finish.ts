@@ -4,7 +4,7 @@ import type { ExecutionTarget } from '../archive/archive-execution.js';
 import { describeError } from '../archive/entry-results.js';
 import type { RunContext } from '../archive/run-context.js';
 import type { RunHistoryResult } from '../coze/client.js';
-import { AuthError, isAuthError, TOKEN_ADVICE } from '../coze/errors.js';
+import { AuthError, CozeOutageError, isAuthError, TOKEN_ADVICE } from '../coze/errors.js';
 import { withRetry } from '../http/with-retry.js';
 
 /** Waits between two run-history polls of one execution. Each wait doubles, up to the cap. */
@@ -32,7 +32,8 @@ export interface WaitResult {
 /**
  * Polls run history of a running execution with capped exponential backoff until it
  * finishes, the deadline (wall clock, Unix ms) passes or the run is interrupted. A poll that
- * fails is logged and the next one tries again. A rejected token throws `AuthError`.
+ * fails is logged and the next one tries again. A rejected token throws `AuthError`, and an
+ * outage that the run's breaker stops on throws `CozeOutageError`.
  */
 export async function waitUntilFinished(
   context: RunContext,
@@ -71,6 +72,7 @@ async function pollRunHistory(context: RunContext, target: ExecutionTarget): Pro
   try {
     const result = await withRetry((signal) => context.client.getRunHistory(target.workflowId, target.executeId, signal), {
       limiter: context.limiter,
+      breaker: context.breaker,
       settings: context.retry,
       signal: context.signal,
       logger: context.logger,
@@ -86,6 +88,7 @@ async function pollRunHistory(context: RunContext, target: ExecutionTarget): Pro
         error,
       );
     }
+    if (error instanceof CozeOutageError) throw error;
     if (!context.signal.aborted) {
       context.logger.warn({ ...target, ...describeError(error) }, 'run history poll failed; polling again later');
     }

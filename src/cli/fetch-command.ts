@@ -7,6 +7,7 @@ import { BASE_URLS, type CozeRegion } from '../coze/base-url.js';
 import {
   digitIdArgument,
   durationArgument,
+  durationOrZeroArgument,
   nonNegativeIntegerArgument,
   positiveDurationArgument,
   positiveIntegerArgument,
@@ -36,6 +37,7 @@ export interface FetchFlags {
   timeout: number;
   retryMinDelay: number;
   maxRetryAfter: number;
+  maxOutage: number;
   maxResponseSize: number;
   flagBytes: number[];
   force?: boolean;
@@ -94,6 +96,15 @@ export function fetchCommand(environment: CliEnvironment): Command {
       ),
     )
     .addOption(
+      option(
+        '--max-outage <duration>',
+        'stop the run once Coze has sent no usable response for this long and at least 10 attempts in a row failed; 0 never stops',
+        durationOrZeroArgument,
+        DEFAULTS.maxOutageMs,
+        formatDuration(DEFAULTS.maxOutageMs),
+      ),
+    )
+    .addOption(
       option('--max-response-size <size>', 'largest response body accepted, in bytes or with a unit', positiveSizeArgument, DEFAULTS.maxResponseBytes, '64MiB'),
     )
     .addOption(
@@ -114,9 +125,9 @@ export function fetchCommand(environment: CliEnvironment): Command {
     .addHelpText(
       'after',
       '\nDurations take a unit: 500ms, 30s, 5m, 1h. Sizes are bytes, or take a unit: 1MB (10^6), 1MiB (2^20).\n' +
-        'Exit codes: 0 all saved; 1 some failed, expired or not found, or bad lines in --from; 2 invalid usage or no valid\n' +
-        'execution in --from; 3 token rejected or without permission for a workflow (4101); 4 an execution still running\n' +
-        '(3 wins over 1, and 1 over 4); 130/143 interrupted.\n' +
+        'Exit codes: 0 all saved; 1 some failed, expired or not found, bad lines in --from, or the run stopped for an\n' +
+        'outage (--max-outage); 2 invalid usage or no valid execution in --from; 3 token rejected or without permission\n' +
+        'for a workflow (4101); 4 an execution still running (3 wins over 1, and 1 over 4); 130/143 interrupted.\n' +
         'With --dry-run: 0 input valid, 1 some bad lines, 2 no valid execution or an invalid setting.',
     )
     .action(async (flags: FetchFlags) => {

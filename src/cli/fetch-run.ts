@@ -118,6 +118,7 @@ function settingOptions(flags: FetchFlags, environment: CliEnvironment): Omit<Ru
     // The CLI has no flag for the cap, so a first delay above it raises the cap with it.
     retryMaxDelayMs: Math.max(DEFAULT_RETRY_SETTINGS.maxDelayMs, flags.retryMinDelay),
     maxRetryAfterMs: flags.maxRetryAfter,
+    maxOutageMs: flags.maxOutage,
     maxResponseBytes: flags.maxResponseSize,
     flagBytes: flags.flagBytes,
     force: flags.force,

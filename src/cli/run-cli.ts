@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 
 import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
-import { ArchiveWriteError, AuthError, UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, AuthError, CozeOutageError, UsageError } from '../coze/errors.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import { jsonForReaders } from '../http/redact.js';
 import type { CliEnvironment } from './cli-environment.js';
@@ -56,7 +56,7 @@ function exitCodeForError(error: unknown, environment: CliEnvironment): number {
   environment.stderr.write(`coze-node-outputs: ${message}\n`);
   if (error instanceof UsageError || error instanceof RangeError) return EXIT_CODES.usage;
   if (error instanceof AuthError) return EXIT_CODES.auth;
-  if (error instanceof ArchiveWriteError) return EXIT_CODES.failed;
+  if (error instanceof ArchiveWriteError || error instanceof CozeOutageError) return EXIT_CODES.failed;
 
   environment.stderr.write(`${(error as Error | undefined)?.stack ?? ''}\n`);
   return EXIT_CODES.failed;

@@ -14,6 +14,7 @@ export const DEFAULTS = {
   concurrency: 8,
   timeoutMs: 30_000,
   maxResponseBytes: 64 * 1024 * 1024,
+  maxOutageMs: 5 * 60_000,
 } as const;
 
 /** Retry defaults of every request. */

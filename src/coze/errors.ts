@@ -129,6 +129,11 @@ export class ArchiveWriteError extends Error {
   }
 }
 
+/** Coze has sent no usable response for longer than the run's outage limit: the run stops. */
+export class CozeOutageError extends Error {
+  override readonly name = 'CozeOutageError';
+}
+
 /**
  * One output's file cannot be written for a cause at its own path, such as a folder where the
  * file should be. That entry fails and the run goes on, unlike an `ArchiveWriteError`.

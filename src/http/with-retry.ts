@@ -1,7 +1,8 @@
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 
-import { CozeRequestError } from '../coze/errors.js';
+import { CozeOutageError, CozeRequestError } from '../coze/errors.js';
+import type { OutageBreaker } from './outage-breaker.js';
 import type { RequestLimiter } from './request-limiter.js';
 import { classifyFailure, type RetryContext } from './retry-policy.js';
 
@@ -29,6 +30,8 @@ export interface RetryCall {
   context?: () => RetryContext;
   /** Receives the number of attempts made, whether the call succeeds or not. */
   tally: AttemptTally;
+  /** The run's breaker, which every attempt's outcome feeds and which can stop the call. */
+  breaker?: OutageBreaker | undefined;
 }
 
 /**
@@ -36,12 +39,16 @@ export interface RetryCall {
  * a retry never jumps the rate limit. The waits between attempts hold no concurrency slot.
  */
 export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promise<T>, call: RetryCall): Promise<T> {
-  const { limiter, settings, signal, logger, logFields, tally } = call;
+  const { limiter, settings, signal, logger, logFields, tally, breaker } = call;
 
   return pRetry(
-    () => {
+    async () => {
+      // A call that waited out its backoff after the breaker tripped makes no further attempt.
+      if (breaker?.tripped !== undefined) throw breaker.tripped;
       tally.attempts += 1;
-      return limiter.run(() => attempt(signal));
+      const value = await limiter.run(() => attempt(signal));
+      breaker?.recordResponse();
+      return value;
     },
     {
       retries: settings.retries,
@@ -51,7 +58,10 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
       randomize: true,
       signal,
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (error instanceof CozeOutageError) return;
         const decision = classifyFailure(error, call.context?.());
+        const outage = noteOutcome(breaker, error, decision.retry && !decision.overLimit);
+        if (outage !== undefined) throw outage;
         const retryAfterTooLongMs =
           decision.retryAfterMs !== undefined && decision.retryAfterMs > settings.maxRetryAfterMs ? decision.retryAfterMs : undefined;
         // A wait above the cap fails this item; the run pauses only for its usual over-limit pause.
@@ -70,6 +80,17 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
       shouldRetry: ({ error }) => classifyFailure(error, call.context?.()).retry,
     },
   );
+}
+
+/**
+ * Feeds one failed attempt to the breaker: a failure worth retrying, other than over-limit, counts
+ * towards an outage, and any other failure with an HTTP status shows that Coze responds.
+ */
+function noteOutcome(breaker: OutageBreaker | undefined, error: unknown, isOutageFailure: boolean): CozeOutageError | undefined {
+  if (breaker === undefined) return undefined;
+  if (isOutageFailure) return breaker.recordFailure(error);
+  if (error instanceof CozeRequestError && error.httpStatus !== undefined && error.httpStatus > 0) breaker.recordResponse();
+  return undefined;
 }
 
 function retryAfterTooLong(error: CozeRequestError, waitMs: number, capMs: number): CozeRequestError {

@@ -1,0 +1,124 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { archiveExecutionOutputs, CozeOutageError, runBatch, type ExecutionManifest } from '../src/index.js';
+import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
+import { Cleanups } from './helpers/cleanups.js';
+import { readJson, runCli } from './helpers/run-cli.js';
+import { EXECUTE_ID, executionScenario, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
+
+// An outage of Coze in the middle of a run, on the fake server on 127.0.0.1: every output
+// request from a given one on gets a gateway error page.
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+/** Makes the execute-node requests from `first` to `last` get an HTML 502. */
+function outageFrom(first: number, last = 5_000): NonNullable<Scenario['faults']> {
+  const requests = Array.from({ length: last - first + 1 }, (_, index) => first + index);
+  return [{ name: 'outage', route: 'execute_node', requests, action: { type: 'html' } }];
+}
+
+const QUICK_RETRIES = { retries: 5, retryMinDelayMs: 20, retryMaxDelayMs: 100, qps: 1_000, concurrency: 4 };
+
+function nodeRequests(server: FakeCozeServer): number {
+  return server.countRequests({ route: 'execute_node' });
+}
+
+async function savedFiles(outDir: string): Promise<string[]> {
+  return readdir(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'nodes'));
+}
+
+describe('outage of Coze', () => {
+  it('stops the run once the limit passes', async () => {
+    const server = await cleanups.server(executionScenario(100, { faults: outageFrom(6) }));
+    const outDir = await cleanups.folder();
+    const run = archiveExecutionOutputs({ token: TOKEN, baseUrl: server.url, outDir, workflowId: WORKFLOW_ID, executeId: EXECUTE_ID, ...QUICK_RETRIES, maxOutageMs: 300 });
+
+    await expect(run).rejects.toThrow(CozeOutageError);
+    await expect(run).rejects.toThrow(/Coze sent no usable response for \d+ms, and the last \d+ attempts all failed \(the last: HTTP 502/);
+    const manifest = await readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+    expect(manifest.stopped).toMatch(/^Coze sent no usable response/);
+    expect(manifest.complete).toBe(false);
+    expect(manifest.totals.saved).toBe(5);
+    expect(manifest.totals.saved + manifest.totals.failed + manifest.totals.pending).toBe(100);
+    expect(manifest.totals.pending).toBeGreaterThan(50);
+    expect(await savedFiles(outDir)).toHaveLength(5);
+    // Without the breaker each of the 95 nodes would be asked for 6 times.
+    expect(nodeRequests(server)).toBeLessThan(100);
+  });
+
+  it('rides out a few failures', async () => {
+    const server = await cleanups.server(executionScenario(30, { faults: outageFrom(3, 8) }));
+    const outDir = await cleanups.folder();
+    const manifest = await archiveExecutionOutputs({ token: TOKEN, baseUrl: server.url, outDir, workflowId: WORKFLOW_ID, executeId: EXECUTE_ID, ...QUICK_RETRIES, maxOutageMs: 1 });
+
+    expect(manifest.stopped).toBeUndefined();
+    expect(manifest.totals.saved).toBe(30);
+    expect(nodeRequests(server)).toBe(36);
+  });
+
+  it('never stops with a limit of 0', async () => {
+    const server = await cleanups.server(executionScenario(30, { faults: outageFrom(6) }));
+    const outDir = await cleanups.folder();
+    const manifest = await archiveExecutionOutputs({
+      token: TOKEN,
+      baseUrl: server.url,
+      outDir,
+      workflowId: WORKFLOW_ID,
+      executeId: EXECUTE_ID,
+      ...QUICK_RETRIES,
+      retries: 1,
+      maxOutageMs: 0,
+    });
+
+    expect(manifest.stopped).toBeUndefined();
+    expect(manifest.totals.saved).toBe(5);
+    expect(manifest.totals.failed).toBe(25);
+    expect(nodeRequests(server)).toBe(5 + 25 * 2);
+  });
+
+  it('stops every execution of a batch', async () => {
+    const scenario = executionScenario(60, { faults: outageFrom(6) });
+    const second = { ...scenario.executions![0]!, executeId: '7431000000000000102' };
+    scenario.executions!.push(second);
+    const server = await cleanups.server(scenario);
+    const outDir = await cleanups.folder();
+    const result = await runBatch({
+      token: TOKEN,
+      baseUrl: server.url,
+      outDir,
+      ...QUICK_RETRIES,
+      maxOutageMs: 300,
+      executions: [
+        { workflowId: WORKFLOW_ID, executeId: EXECUTE_ID },
+        { workflowId: WORKFLOW_ID, executeId: second.executeId },
+      ],
+    });
+
+    expect(result.exitCode).toBe(1);
+    expect(result.fatalError).toBeInstanceOf(CozeOutageError);
+    expect(result.manifests).toHaveLength(2);
+    for (const manifest of result.manifests) expect(manifest.stopped).toMatch(/Coze sent no usable response/);
+    expect(nodeRequests(server)).toBeLessThan(120);
+  });
+
+  it('exits 1 from the CLI with the reason', async () => {
+    const server = await cleanups.server(executionScenario(100, { faults: outageFrom(6) }));
+    const outDir = await cleanups.folder();
+    const result = await runCli(
+      ['fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID, '--base-url', server.url, '--out', outDir,
+        '--retry-min-delay', '20ms', '--qps', '1000', '--concurrency', '4', '--max-outage', '300ms', '--quiet'],
+      { env: { COZE_API_TOKEN: TOKEN } },
+    );
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/coze-node-outputs: Coze sent no usable response for \d+m?s, and the last \d+ attempts all failed/);
+    expect(result.stderr).not.toContain('at OutageBreaker');
+    expect(result.stderr).toContain('run the same command again to resume');
+    expect(await savedFiles(outDir)).toHaveLength(5);
+    expect(nodeRequests(server)).toBeLessThan(100);
+  });
+});
