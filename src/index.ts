@@ -1,7 +1,7 @@
 import { archiveExecution, type ExecutionTarget } from './archive/archive-execution.js';
 import { createRun, DEFAULTS, type RunOptions } from './archive/create-run.js';
 import type { ExecutionManifest } from './archive/manifest.js';
-import { checkOutFolder } from './archive/out-folder.js';
+import { checkOutFolder, makeOutFolder } from './archive/out-folder.js';
 
 export interface ArchiveExecutionOptions extends RunOptions, ExecutionTarget {}
 
@@ -14,6 +14,7 @@ export async function archiveExecutionOutputs(options: ArchiveExecutionOptions):
   const run = createRun(options);
   try {
     await checkOutFolder(options.outDir ?? DEFAULTS.outDir, 'outDir');
+    await makeOutFolder(run.context.outDir, 'outDir');
     return await archiveExecution(run.context, { workflowId: options.workflowId, executeId: options.executeId });
   } finally {
     await run.close();

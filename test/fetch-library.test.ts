@@ -261,6 +261,7 @@ describe('a node run listed in an unexpected shape', () => {
     const manifest = await archiveExecutionOutputs(options(server.url, outDir));
 
     expect(manifest.error?.http_status).toBe(500);
+    expect(manifest.error?.message).toMatch(/^Run history could not be read: Coze returned code 5000/);
     expect(manifest.nodes.map((entry) => [entry.title, entry.status]).sort()).toEqual([
       ['正文', 'saved'],
       ['附件', 'failed'],

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { runBatch, UsageError } from '../src/index.js';
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
 import { CLI_PATH, PROJECT_ROOT, runCli, runInMountNamespace } from './helpers/run-cli.js';
@@ -122,8 +123,18 @@ describe('disk errors', () => {
       timeoutMs: 10_000,
     });
 
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`ENOENT: no such file or directory, mkdir '/proc/coze-node-outputs-${process.pid}'`);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`Invalid --out ${outDir}: creating /proc/coze-node-outputs-${process.pid} failed with ENOENT.`);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('rejects a /proc folder in the library', async () => {
+    const server = await start(executionScenario(2));
+    const outDir = `/proc/coze-node-outputs-${process.pid}/library`;
+    const run = runBatch({ token: TOKEN, baseUrl: server.url, outDir, executions: [{ workflowId: WORKFLOW_ID, executeId: EXECUTE_ID }] });
+
+    await expect(run).rejects.toThrow(UsageError);
+    await expect(run).rejects.toThrow(`Invalid outDir ${outDir}: creating /proc/coze-node-outputs-${process.pid} failed with ENOENT.`);
     expect(server.requests).toHaveLength(0);
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { archiveExecutionOutputs, CozeOutageError, runBatch, type ExecutionManifest } from '../src/index.js';
+import { archiveExecutionOutputs, CozeOutageError, runBatch, verifyArchive, type ArchiveExecutionOptions, type ExecutionManifest } from '../src/index.js';
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
 import { readJson, runCli } from './helpers/run-cli.js';
@@ -31,23 +31,74 @@ async function savedFiles(outDir: string): Promise<string[]> {
   return readdir(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'nodes'));
 }
 
+/** Builds the options of one execution's archive on `server` into `outDir`. */
+function archiveOptions(server: FakeCozeServer, outDir: string, extra: Partial<ArchiveExecutionOptions> = {}): ArchiveExecutionOptions {
+  return { token: TOKEN, baseUrl: server.url, outDir, workflowId: WORKFLOW_ID, executeId: EXECUTE_ID, ...QUICK_RETRIES, ...extra };
+}
+
+function readManifest(outDir: string): Promise<ExecutionManifest> {
+  return readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+}
+
 describe('outage of Coze', () => {
   it('stops the run once the limit passes', async () => {
-    const server = await cleanups.server(executionScenario(100, { faults: outageFrom(6) }));
+    const scenario = executionScenario(100, { faults: outageFrom(6) });
+    scenario.executions![0]!.record = { output: { Output: '总结' } };
+    const server = await cleanups.server(scenario);
     const outDir = await cleanups.folder();
-    const run = archiveExecutionOutputs({ token: TOKEN, baseUrl: server.url, outDir, workflowId: WORKFLOW_ID, executeId: EXECUTE_ID, ...QUICK_RETRIES, maxOutageMs: 300 });
+    const run = archiveExecutionOutputs(archiveOptions(server, outDir, { maxOutageMs: 300 }));
 
     await expect(run).rejects.toThrow(CozeOutageError);
-    await expect(run).rejects.toThrow(/Coze sent no usable response for \d+ms, and the last \d+ attempts all failed \(the last: HTTP 502/);
-    const manifest = await readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+    await expect(run).rejects.toThrow(/Coze sent no usable response for \d+ms, and the last \d+ attempts all failed \(the last: HTTP 502 .*, logid \w+\)/);
+    const manifest = await readManifest(outDir);
     expect(manifest.stopped).toMatch(/^Coze sent no usable response/);
     expect(manifest.complete).toBe(false);
-    expect(manifest.totals.saved).toBe(5);
-    expect(manifest.totals.saved + manifest.totals.failed + manifest.totals.pending).toBe(100);
+    expect(manifest.totals.saved).toBe(6);
+    expect(manifest.totals.saved + manifest.totals.failed + manifest.totals.pending).toBe(101);
     expect(manifest.totals.pending).toBeGreaterThan(50);
     expect(await savedFiles(outDir)).toHaveLength(5);
     // Without the breaker each of the 95 nodes would be asked for 6 times.
     expect(nodeRequests(server)).toBeLessThan(100);
+  });
+
+  it('still saves the inline output', async () => {
+    const scenario = executionScenario(40, { faults: outageFrom(6) });
+    scenario.executions![0]!.record = { output: { Output: '总结' } };
+    const server = await cleanups.server(scenario);
+    const outDir = await cleanups.folder();
+    await expect(archiveExecutionOutputs(archiveOptions(server, outDir, { maxOutageMs: 300 }))).rejects.toThrow(CozeOutageError);
+    const manifest = await readManifest(outDir);
+    const inline = manifest.nodes.find((entry) => entry.source === 'inline');
+
+    expect(inline?.status).toBe('saved');
+    expect(inline?.file).toBe('inline/Output.txt');
+  });
+
+  it('marks entries it stopped as interrupted', async () => {
+    const server = await cleanups.server(executionScenario(40, { faults: outageFrom(6) }));
+    const outDir = await cleanups.folder();
+    await expect(archiveExecutionOutputs(archiveOptions(server, outDir, { maxOutageMs: 300 }))).rejects.toThrow(CozeOutageError);
+    const manifest = await readManifest(outDir);
+    const reasons = new Set(manifest.nodes.filter((entry) => entry.status === 'pending').map((entry) => entry.reason));
+    const tried = manifest.nodes.filter((entry) => entry.status === 'pending' && entry.attempts > 0);
+
+    expect(reasons).toEqual(new Set(['interrupted']));
+    expect(tried.length).toBeGreaterThan(0);
+  });
+
+  it('keeps earlier files listed under --force', async () => {
+    const healthy = await cleanups.server(executionScenario(40));
+    const outDir = await cleanups.folder();
+    await archiveExecutionOutputs(archiveOptions(healthy, outDir));
+    const failing = await cleanups.server(executionScenario(40, { faults: outageFrom(6) }));
+    await expect(archiveExecutionOutputs(archiveOptions(failing, outDir, { maxOutageMs: 300, force: true }))).rejects.toThrow(CozeOutageError);
+    const manifest = await readManifest(outDir);
+    const report = await verifyArchive(outDir);
+
+    expect(manifest.stopped).toMatch(/^Coze sent no usable response/);
+    expect(manifest.nodes.filter((entry) => entry.status === 'saved' && entry.file !== null)).toHaveLength(40);
+    expect(report.intact).toBe(true);
+    expect(report.unexpected).toEqual([]);
   });
 
   it('rides out a few failures', async () => {
@@ -103,6 +154,32 @@ describe('outage of Coze', () => {
     expect(result.manifests).toHaveLength(2);
     for (const manifest of result.manifests) expect(manifest.stopped).toMatch(/Coze sent no usable response/);
     expect(nodeRequests(server)).toBeLessThan(120);
+  });
+
+  it('stops a batch while reading run histories', async () => {
+    const scenario = executionScenario(3, {
+      faults: [{ route: 'run_history', requests: Array.from({ length: 200 }, (_, index) => index + 3), action: { type: 'status', status: 503, code: 5000 } }],
+    });
+    const first = scenario.executions![0]!;
+    const executeIds = Array.from({ length: 6 }, (_, index) => `743100000000000020${index}`);
+    scenario.executions = executeIds.map((executeId) => ({ ...first, executeId }));
+    const server = await cleanups.server(scenario);
+    const outDir = await cleanups.folder();
+    const result = await runBatch({
+      token: TOKEN,
+      baseUrl: server.url,
+      outDir,
+      ...QUICK_RETRIES,
+      maxOutageMs: 300,
+      executions: executeIds.map((executeId) => ({ workflowId: WORKFLOW_ID, executeId })),
+    });
+    const report = await verifyArchive(outDir);
+    const emptyStops = report.unfinished_runs.filter((run) => run.reason.includes('it lists no output yet'));
+
+    expect(result.fatalError).toBeInstanceOf(CozeOutageError);
+    expect(server.countRequests({ route: 'run_history' })).toBeLessThan(6 * 6);
+    expect(emptyStops.length).toBeGreaterThan(0);
+    for (const run of report.unfinished_runs) expect(run.reason).not.toContain('.;');
   });
 
   it('exits 1 from the CLI with the reason', async () => {

@@ -274,6 +274,8 @@ export class ExecutionArchiver {
       if (isFatal(error) || this.controller.signal.aborted) throw error;
 
       this.manifest.error = describeError(error);
+      // The summary and verify quote this message alone, so it says which step failed.
+      this.manifest.error.message = `Run history could not be read: ${this.manifest.error.message}`;
       this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, 'run history could not be read');
       return undefined;
     }
@@ -407,12 +409,17 @@ export class ExecutionArchiver {
       // Otherwise a re-run that repairs the archive would leave no trace but a smaller kept count.
       this.context.logger.info({ ...this.ids(), title: planned.title, file: entry.file }, 'saved file is missing or altered; fetching it again');
     }
+    let stop: { error: unknown } | undefined;
     try {
       await this.attemptEntry(planned, outcome, isRunning, isTrimmed);
+    } catch (error) {
+      // An error that stops the run still leaves this entry the file an earlier run saved.
+      stop = { error };
     } finally {
       if (outcome !== entry) replaceEntry(entry, outcome);
     }
     if (entry.status !== 'saved') await this.keepEarlierFile(planned, entry);
+    if (stop !== undefined) throw stop.error;
   }
 
   /** Saves an inline output or fetches a node's, recording the outcome in `entry`. */
@@ -423,8 +430,8 @@ export class ExecutionArchiver {
       return;
     }
     // An inline output is already in memory and needs no request, so an interrupted run still
-    // writes it. After a fatal error, such as a full disk, nothing more is written.
-    const keepsInline = planned.source === 'inline' && this.fatalError === undefined;
+    // writes it, also after a rejected token or an outage. After a disk error nothing more is written.
+    const keepsInline = planned.source === 'inline' && !(this.fatalError instanceof ArchiveWriteError);
     if (this.controller.signal.aborted && !keepsInline) {
       entry.reason = 'interrupted';
       return;
@@ -582,7 +589,11 @@ export class ExecutionArchiver {
       await this.saveOutput(planned, entry, output, { isFinish: result.isFinish });
     } catch (error) {
       entry.attempts = tally.attempts;
-      if (isFatal(error)) throw error;
+      if (isFatal(error)) {
+        // The run stops here, as it does for Ctrl+C, and the run's own error says why.
+        entry.reason = 'interrupted';
+        throw error;
+      }
       if (error instanceof OutputWriteError) {
         this.failWrite(planned, entry, error);
         return;

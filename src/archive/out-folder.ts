@@ -1,7 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { UsageError } from '../coze/errors.js';
+import { ArchiveWriteError, UsageError } from '../coze/errors.js';
+import { toArchiveError } from './atomic-write.js';
 
 /**
  * Rejects an output folder that cannot be one: an empty path, a path that exists and is not a
@@ -25,6 +26,22 @@ export async function checkOutFolder(outDir: string, label: string): Promise<voi
     const parent = path.dirname(current);
     if (parent === current) return;
     current = parent;
+  }
+}
+
+/**
+ * Creates the output folder before the first request. A disk that is full, read-only or closed
+ * to this user throws `ArchiveWriteError`. Any other refusal, such as ENOENT from a folder
+ * under /proc, means a path no run can write to, and throws `UsageError` naming the level.
+ */
+export async function makeOutFolder(outDir: string, label: string): Promise<void> {
+  try {
+    await makeFolderLevels(outDir);
+  } catch (error) {
+    const archiveError = toArchiveError(outDir, error);
+    if (archiveError instanceof ArchiveWriteError) throw archiveError;
+    const { code, path: level } = error as NodeJS.ErrnoException;
+    throw new UsageError(`Invalid ${label} ${outDir}: creating ${level ?? outDir} failed with ${code ?? String(error)}. Name a folder on a disk that takes files.`);
   }
 }
 

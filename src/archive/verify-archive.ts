@@ -310,7 +310,9 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
   if (manifest.stopped !== undefined) {
     // A run that stopped still listed every output it had planned, so all of them saved means nothing is left.
     const allSaved = manifest.nodes.every((entry) => entry.status === 'saved');
-    const reason = `the run stopped early: ${manifest.stopped}; ${allSaved ? 'every entry it lists is saved' : fetchTheRest}`;
+    let rest = allSaved ? 'every entry it lists is saved' : fetchTheRest;
+    if (manifest.nodes.length === 0) rest = `it lists no output yet; ${fetchTheRest}`;
+    const reason = `the run stopped early: ${manifest.stopped.replace(/\.$/, '')}; ${rest}`;
     report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.execute_status === 'Running') {

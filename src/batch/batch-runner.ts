@@ -8,7 +8,7 @@ import { ExecutionArchiver, type ExecutionTarget } from '../archive/archive-exec
 import { createRun, DEFAULTS, type RunOptions } from '../archive/create-run.js';
 import { isDigitId } from '../archive/file-names.js';
 import { MANIFEST_FILE, type ExecutionManifest, type ManifestEntry } from '../archive/manifest.js';
-import { checkOutFolder } from '../archive/out-folder.js';
+import { checkOutFolder, makeOutFolder } from '../archive/out-folder.js';
 import type { ProgressEvent, RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
 import { ArchiveWriteError, AuthError, CozeOutageError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
@@ -108,6 +108,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const run = createRun({ ...options, signal });
   run.context.onProgress = options.onProgress;
   try {
+    await makeOutFolder(run.context.outDir, 'outDir');
     return await new Batch(run.context, settings, stop).run(targets, startedAt + settings.waitMs);
   } finally {
     await run.close();

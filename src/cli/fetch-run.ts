@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 import type { ExecutionTarget } from '../archive/archive-execution.js';
 import { resolveRunSettings, type RunOptions } from '../archive/create-run.js';
-import { checkOutFolder } from '../archive/out-folder.js';
+import { checkOutFolder, makeOutFolder } from '../archive/out-folder.js';
 import { runBatch, type BatchResult } from '../batch/batch-runner.js';
 import { badLineMessages, summaryDocument, summaryTable, type InputReport } from '../batch/batch-summary.js';
 import { dryRunDocument, dryRunText, planDryRun } from '../batch/dry-run.js';
@@ -37,6 +37,7 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
   if (targets.length === 0) {
     throw new UsageError(`No valid execution in --from ${input.source}: each line needs a workflow_id and an execute_id of digits.`);
   }
+  await makeOutFolder(flags.out, '--out');
 
   const showProgress = wantsProgressBar(environment.stderr, flags);
   // Info lines would break into the bar, so a terminal with a bar gets warnings and errors only.

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { formatDuration } from '../config/duration.js';
-import { CozeOutageError } from '../coze/errors.js';
+import { CozeOutageError, CozeRequestError } from '../coze/errors.js';
 
 /**
  * Failed attempts in a row, across the run, before a run may stop for an outage. A few
@@ -12,9 +12,9 @@ export const MIN_OUTAGE_FAILURES = 10;
 /**
  * Stops a run once Coze has sent nothing usable for `maxOutageMs` while requests kept
  * failing. Each request retries on its own, so without this an outage of hours costs every
- * remaining output its full round of retries: 15 to 31 s of waiting each at the default
- * delays, or over 3 minutes each where every attempt runs into the 30 s timeout. A cron job
- * would run on past Coze's 24 hours; stopped, it exits 1 and the next run resumes.
+ * remaining output its full round of retries. At the default delays that is 15 to 31 s of
+ * waiting each, and over 3 minutes each where every attempt runs into the 30 s timeout. A
+ * cron job would run on past Coze's 24 hours; stopped, it exits 1 and the next run resumes.
  *
  * One breaker serves the whole run, both endpoints and every execution, as the limiter does.
  */
@@ -51,7 +51,7 @@ export class OutageBreaker {
     this.failuresInRow += 1;
     const silentMs = this.now() - this.lastResponseAt;
     if (this.failuresInRow >= MIN_OUTAGE_FAILURES && silentMs >= this.maxOutageMs) {
-      const last = error instanceof Error ? error.message : String(error);
+      const last = describeLast(error);
       const shownMs = silentMs >= 1_000 ? Math.round(silentMs / 1_000) * 1_000 : Math.round(silentMs);
       this.outage = new CozeOutageError(
         `Coze sent no usable response for ${formatDuration(shownMs)}, and the last ${this.failuresInRow} attempts all failed ` +
@@ -61,4 +61,10 @@ export class OutageBreaker {
     }
     return this.outage;
   }
+}
+
+/** Quotes the last failure with its logid, which Coze support asks for. */
+function describeLast(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof CozeRequestError && error.logid !== undefined ? `${message}, logid ${error.logid}` : message;
 }
