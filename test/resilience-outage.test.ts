@@ -36,6 +36,12 @@ function archiveOptions(server: FakeCozeServer, outDir: string, extra: Partial<A
   return { token: TOKEN, baseUrl: server.url, outDir, workflowId: WORKFLOW_ID, executeId: EXECUTE_ID, ...QUICK_RETRIES, ...extra };
 }
 
+/** Runs a batch of `executeIds` on `server` into `outDir`, stopping after 300 ms without a response. */
+function runOutageBatch(server: FakeCozeServer, outDir: string, executeIds: readonly string[]) {
+  const executions = executeIds.map((executeId) => ({ workflowId: WORKFLOW_ID, executeId }));
+  return runBatch({ token: TOKEN, baseUrl: server.url, outDir, ...QUICK_RETRIES, maxOutageMs: 300, executions });
+}
+
 function readManifest(outDir: string): Promise<ExecutionManifest> {
   return readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
 }
@@ -114,16 +120,7 @@ describe('outage of Coze', () => {
   it('never stops with a limit of 0', async () => {
     const server = await cleanups.server(executionScenario(30, { faults: outageFrom(6) }));
     const outDir = await cleanups.folder();
-    const manifest = await archiveExecutionOutputs({
-      token: TOKEN,
-      baseUrl: server.url,
-      outDir,
-      workflowId: WORKFLOW_ID,
-      executeId: EXECUTE_ID,
-      ...QUICK_RETRIES,
-      retries: 1,
-      maxOutageMs: 0,
-    });
+    const manifest = await archiveExecutionOutputs(archiveOptions(server, outDir, { retries: 1, maxOutageMs: 0 }));
 
     expect(manifest.stopped).toBeUndefined();
     expect(manifest.totals.saved).toBe(5);
@@ -137,17 +134,7 @@ describe('outage of Coze', () => {
     scenario.executions!.push(second);
     const server = await cleanups.server(scenario);
     const outDir = await cleanups.folder();
-    const result = await runBatch({
-      token: TOKEN,
-      baseUrl: server.url,
-      outDir,
-      ...QUICK_RETRIES,
-      maxOutageMs: 300,
-      executions: [
-        { workflowId: WORKFLOW_ID, executeId: EXECUTE_ID },
-        { workflowId: WORKFLOW_ID, executeId: second.executeId },
-      ],
-    });
+    const result = await runOutageBatch(server, outDir, [EXECUTE_ID, second.executeId]);
 
     expect(result.exitCode).toBe(1);
     expect(result.fatalError).toBeInstanceOf(CozeOutageError);
@@ -165,14 +152,7 @@ describe('outage of Coze', () => {
     scenario.executions = executeIds.map((executeId) => ({ ...first, executeId }));
     const server = await cleanups.server(scenario);
     const outDir = await cleanups.folder();
-    const result = await runBatch({
-      token: TOKEN,
-      baseUrl: server.url,
-      outDir,
-      ...QUICK_RETRIES,
-      maxOutageMs: 300,
-      executions: executeIds.map((executeId) => ({ workflowId: WORKFLOW_ID, executeId })),
-    });
+    const result = await runOutageBatch(server, outDir, executeIds);
     const report = await verifyArchive(outDir);
     const emptyStops = report.unfinished_runs.filter((run) => run.reason.includes('it lists no output yet'));
 

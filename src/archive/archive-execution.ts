@@ -274,7 +274,7 @@ export class ExecutionArchiver {
       if (isFatal(error) || this.controller.signal.aborted) throw error;
 
       this.manifest.error = describeError(error);
-      // The summary and verify quote this message alone, so it says which step failed.
+      // The summary and verify quote this message alone, so it names the step that failed.
       this.manifest.error.message = `Run history could not be read: ${this.manifest.error.message}`;
       this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, 'run history could not be read');
       return undefined;
@@ -590,7 +590,7 @@ export class ExecutionArchiver {
     } catch (error) {
       entry.attempts = tally.attempts;
       if (isFatal(error)) {
-        // The run stops here, as it does for Ctrl+C, and the run's own error says why.
+        // The run stops here, as it does for Ctrl+C, and the manifest's `stopped` records why.
         entry.reason = 'interrupted';
         throw error;
       }

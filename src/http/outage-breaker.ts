@@ -37,7 +37,7 @@ export class OutageBreaker {
     return this.outage;
   }
 
-  /** Records a response from Coze, whether a success, an over-limit answer or a final error. */
+  /** Records a response from Coze: a success, an over-limit response or a final error. */
   recordResponse(): void {
     if (this.outage !== undefined) return;
     this.lastResponseAt = this.now();
@@ -63,7 +63,7 @@ export class OutageBreaker {
   }
 }
 
-/** Quotes the last failure with its logid, which Coze support asks for. */
+/** Describes the last failure with its logid, which Coze support requests. */
 function describeLast(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return error instanceof CozeRequestError && error.logid !== undefined ? `${message}, logid ${error.logid}` : message;
