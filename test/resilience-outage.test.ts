@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -177,5 +177,25 @@ describe('outage of Coze', () => {
     expect(result.stderr).toContain('run the same command again to resume');
     expect(await savedFiles(outDir)).toHaveLength(5);
     expect(nodeRequests(server)).toBeLessThan(100);
+  });
+
+  it('names the error once per batch', async () => {
+    const scenario = executionScenario(60, { faults: outageFrom(6) });
+    const second = { ...scenario.executions![0]!, executeId: '7431000000000000102' };
+    scenario.executions!.push(second);
+    const server = await cleanups.server(scenario);
+    const outDir = await cleanups.folder();
+    const list = path.join(await cleanups.folder(), 'list.txt');
+    await writeFile(list, `${WORKFLOW_ID} ${EXECUTE_ID}\n${WORKFLOW_ID} ${second.executeId}\n`);
+    const result = await runCli(
+      ['fetch', '--from', list, '--base-url', server.url, '--out', outDir, '--retry-min-delay', '20ms', '--qps', '1000', '--concurrency', '4', '--max-outage', '300ms'],
+      { env: { COZE_API_TOKEN: TOKEN } },
+    );
+    const rows = result.stderr.split('\n').filter((line) => line.startsWith(WORKFLOW_ID));
+
+    expect(result.code).toBe(1);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatch(/ stopped by the run's error below$/);
+    expect(result.stderr.trimEnd().split('\n').at(-1)).toMatch(/^coze-node-outputs: Coze sent no usable response/);
   });
 });

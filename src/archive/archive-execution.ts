@@ -23,6 +23,7 @@ import {
   MANIFEST_VERSION,
   NODES_FOLDER,
   readPreviousManifest,
+  RUN_STOPPED_PREFIX,
   type ExecutionManifest,
   type ManifestEntry,
   type PreviousEntry,
@@ -951,8 +952,8 @@ function describeFatal(error: unknown): string {
  * which a batch stopped every execution, such as a rejected token elsewhere in the list.
  */
 function describeStop(reason: unknown): string {
-  if (reason instanceof AuthError || reason instanceof ArchiveWriteError || reason instanceof CozeOutageError) return `run stopped: ${reason.message}`;
-  if (isAuthError(reason)) return `run stopped: ${describeFatal(reason)}`;
+  if (reason instanceof AuthError || reason instanceof ArchiveWriteError || reason instanceof CozeOutageError) return `${RUN_STOPPED_PREFIX}${reason.message}`;
+  if (isAuthError(reason)) return `${RUN_STOPPED_PREFIX}${describeFatal(reason)}`;
   return 'interrupted';
 }
 

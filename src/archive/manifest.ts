@@ -9,6 +9,8 @@ export const EXECUTION_FILE = 'execution.json';
 export const NODES_FOLDER = 'nodes';
 export const INLINE_FOLDER = 'inline';
 export const MANIFEST_VERSION = 1;
+/** Starts `stopped` in the manifest of an execution that an error elsewhere in its batch stopped. */
+export const RUN_STOPPED_PREFIX = 'run stopped: ';
 
 export type EntryStatus = 'saved' | 'failed' | 'pending' | 'expired';
 export type EntrySource = 'execute_nodes' | 'inline';

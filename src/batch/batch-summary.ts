@@ -1,4 +1,4 @@
-import type { ExecutionManifest, ManifestTotals } from '../archive/manifest.js';
+import { RUN_STOPPED_PREFIX, type ExecutionManifest, type ManifestTotals } from '../archive/manifest.js';
 import { formatDuration } from '../config/duration.js';
 import { executionSummary } from '../cli/summary.js';
 import { escapeControlCharacters } from '../http/redact.js';
@@ -32,7 +32,9 @@ export function executionState(outcome: ExecutionOutcome): string {
 
 /** Formats the summary for a person: a table of executions for stderr, then details of what failed. */
 export function summaryTable(result: BatchResult, input: InputReport, expiryWarningMs: number, interrupted = false): string {
-  const rows = result.executions.map((outcome) => tableRow(outcome));
+  // The CLI prints the error that stopped the run below the table, so rows need not repeat it.
+  const runError = result.fatalError instanceof Error ? result.fatalError.message : undefined;
+  const rows = result.executions.map((outcome) => tableRow(outcome, runError));
   const widths = COLUMNS.map((name, column) => Math.max(name.length, ...rows.map((row) => row[column]!.length)));
   const format = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd();
@@ -73,7 +75,7 @@ export function terminalText(lines: readonly string[]): string {
   return `${lines.map((line) => escapeControlCharacters(line)).join('\n')}\n`;
 }
 
-function tableRow(outcome: ExecutionOutcome): string[] {
+function tableRow(outcome: ExecutionOutcome, runError: string | undefined): string[] {
   const t: Partial<ManifestTotals> = outcome.manifest?.totals ?? {};
   const count = (value: number | undefined): string => (value === undefined ? '-' : String(value));
   return [
@@ -88,7 +90,7 @@ function tableRow(outcome: ExecutionOutcome): string[] {
     count(t.pending),
     count(t.flagged),
     count(t.bytes),
-    errorCell(outcome),
+    errorCell(outcome, runError),
   ];
 }
 
@@ -100,11 +102,14 @@ function formatAge(outcome: ExecutionOutcome): string {
 }
 
 /** Returns the first thing that went wrong with an execution, with the logid that Coze support requests. */
-function errorCell(outcome: ExecutionOutcome): string {
+function errorCell(outcome: ExecutionOutcome, runError: string | undefined): string {
   const m = outcome.manifest;
   if (outcome.error !== undefined) return outcome.error;
   if (m === undefined) return 'not started: the run stopped first';
   if (m.error !== undefined) return withLogid(m.error.message, m.error.logid);
+  if (runError !== undefined && (m.stopped === runError || m.stopped === `${RUN_STOPPED_PREFIX}${runError}`)) {
+    return "stopped by the run's error below";
+  }
   if (m.stopped !== undefined) return `stopped: ${m.stopped}`;
 
   const failed = m.nodes.find((node) => node.status === 'failed') ?? m.nodes.find((node) => node.status === 'expired');
