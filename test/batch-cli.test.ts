@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -448,6 +448,7 @@ describe('dry run', () => {
       [['--max-response-size', '0'], '"0" is not a size above 0.'],
       [['--max-outage', '5'], `option '--max-outage <duration>' argument '5' is invalid`],
       [['--out', file], `Invalid --out ${file}: it exists and is not a folder.`],
+      [['--out', '/proc/coze-node-outputs-dry-run/archive'], 'a folder cannot be made in /proc (ENOENT)'],
     ];
     for (const [extra, message] of cases) {
       const result = await runBatchCli(['fetch', ...ids, ...fastFlags(server.url, out), ...extra, '--dry-run'], { token: '' });
@@ -459,6 +460,8 @@ describe('dry run', () => {
     expect(valid.code).toBe(0);
     expect(valid.stderr).toContain(`Requests would go to ${server.url}/; every other setting is valid too.`);
     expect(server.requests).toHaveLength(0);
+    // The check of --out leaves nothing behind.
+    expect(readdirSync(out)).toEqual(['a-file']);
   });
 
   it('nothing valid exits 2', async () => {

@@ -159,7 +159,9 @@ describe('outage of Coze', () => {
     expect(result.fatalError).toBeInstanceOf(CozeOutageError);
     expect(server.countRequests({ route: 'run_history' })).toBeLessThan(6 * 6);
     expect(emptyStops.length).toBeGreaterThan(0);
+    for (const run of emptyStops) expect(run.reason).toContain('it lists no output yet; a fetch of this execution within 24 hours of its run fetches its outputs');
     for (const run of report.unfinished_runs) expect(run.reason).not.toContain('.;');
+    for (const run of report.unfinished_runs) expect(run.reason).not.toContain('run stopped:');
   });
 
   it('exits 1 from the CLI with the reason', async () => {

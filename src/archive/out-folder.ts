@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ArchiveWriteError, UsageError } from '../coze/errors.js';
@@ -27,6 +27,27 @@ export async function checkOutFolder(outDir: string, label: string): Promise<voi
     if (parent === current) return;
     current = parent;
   }
+}
+
+/**
+ * Checks, for a dry run, that the output folder could be made and written: a folder is made in
+ * its nearest existing level and removed at once. A read-only disk, missing permission or a
+ * pseudo file system such as /proc throws `UsageError`, as the real run would fail there.
+ */
+export async function probeOutFolder(outDir: string, label: string): Promise<void> {
+  let existing = path.resolve(outDir);
+  while ((await stat(existing).catch(() => undefined)) === undefined && path.dirname(existing) !== existing) {
+    existing = path.dirname(existing);
+  }
+
+  let probe: string;
+  try {
+    probe = await mkdtemp(path.join(existing, '.coze-node-outputs-probe-'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`Invalid ${label} ${outDir}: a folder cannot be made in ${existing} (${code}). Name a folder on a disk that takes files and that this user may write to.`);
+  }
+  await rmdir(probe);
 }
 
 /**

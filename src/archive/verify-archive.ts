@@ -10,7 +10,7 @@ import { describeIssues } from '../coze/schemas.js';
 import { TEMPORARY_FILE_PATTERN } from './atomic-write.js';
 import { hashFile } from './file-digest.js';
 import { resolveInside } from './file-names.js';
-import { EXECUTION_FILE, INLINE_FOLDER, MANIFEST_FILE, NODES_FOLDER } from './manifest.js';
+import { EXECUTION_FILE, INLINE_FOLDER, MANIFEST_FILE, NODES_FOLDER, RUN_STOPPED_PREFIX } from './manifest.js';
 import { NODE_OUTPUT_RETENTION_MS } from './run-context.js';
 
 /** Files an execution folder contains besides its outputs. */
@@ -311,8 +311,10 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     // A run that stopped still listed every output it had planned, so all of them saved means nothing is left.
     const allSaved = manifest.nodes.every((entry) => entry.status === 'saved');
     let rest = allSaved ? 'every entry it lists is saved' : fetchTheRest;
-    if (manifest.nodes.length === 0) rest = `it lists no output yet; ${fetchTheRest}`;
-    const reason = `the run stopped early: ${manifest.stopped.replace(/\.$/, '')}; ${rest}`;
+    if (manifest.nodes.length === 0) rest = `it lists no output yet; ${noOutputAdvice(deleted)}`;
+    // An execution that another one's error stopped records that error after a prefix that would repeat "stopped".
+    const stopped = manifest.stopped.replace(RUN_STOPPED_PREFIX, '').replace(/\.$/, '');
+    const reason = `the run stopped early: ${stopped}; ${rest}`;
     report.unfinished_runs.push({ manifest: manifestName, reason });
   }
   if (manifest.execute_status === 'Running') {
@@ -350,6 +352,12 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     await checkRunHistory(archive, folder, manifestName, manifest.execution_file, manifest.execution_sha256, report);
   }
   await findStrayFiles(archive, folder, manifestName, referenced, report);
+}
+
+/** Returns what brings back the outputs of a manifest that a stopped run left with no entry. */
+function noOutputAdvice(deleted: boolean): string {
+  if (!deleted) return 'a fetch of this execution within 24 hours of its run fetches its outputs';
+  return "Coze deleted this execution's node outputs 24 hours after its run, so a fetch brings back only its inline outputs";
 }
 
 /** Returns what brings back the entries of a manifest that are not saved, for its `Not complete` line. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 import type { ExecutionTarget } from '../archive/archive-execution.js';
 import { resolveRunSettings, type RunOptions } from '../archive/create-run.js';
-import { checkOutFolder, makeOutFolder } from '../archive/out-folder.js';
+import { checkOutFolder, makeOutFolder, probeOutFolder } from '../archive/out-folder.js';
 import { runBatch, type BatchResult } from '../batch/batch-runner.js';
 import { badLineMessages, summaryDocument, summaryTable, type InputReport } from '../batch/batch-summary.js';
 import { dryRunDocument, dryRunText, planDryRun } from '../batch/dry-run.js';
@@ -31,6 +31,7 @@ export async function runFetch(flags: FetchFlags, environment: CliEnvironment): 
     // Every setting the run would reject is rejected here too, so that a passing dry run means a runnable command.
     const settings = resolveRunSettings(settingOptions(flags, environment));
     await checkOutFolder(flags.out, '--out');
+    await probeOutFolder(flags.out, '--out');
     return printDryRun(targets, input, flags, environment, settings.baseUrl.href);
   }
   await checkOutFolder(flags.out, '--out');
