@@ -30,9 +30,9 @@ export async function checkOutFolder(outDir: string, label: string): Promise<voi
 }
 
 /**
- * Checks, for a dry run, that the output folder could be made and written: a folder is made in
- * its nearest existing level and removed at once. A read-only disk, missing permission or a
- * pseudo file system such as /proc throws `UsageError`, as the real run would fail there.
+ * Checks, for a dry run, that the output folder could be made and written. It makes a folder in
+ * the nearest existing level and removes it at once. A read-only disk, missing permission or a
+ * pseudo file system such as /proc throws `UsageError`, because the real run would fail there.
  */
 export async function probeOutFolder(outDir: string, label: string): Promise<void> {
   let existing = path.resolve(outDir);
@@ -52,8 +52,8 @@ export async function probeOutFolder(outDir: string, label: string): Promise<voi
 
 /**
  * Creates the output folder before the first request. A disk that is full, read-only or closed
- * to this user throws `ArchiveWriteError`. Any other refusal, such as ENOENT from a folder
- * under /proc, means a path no run can write to, and throws `UsageError` naming the level.
+ * to this user throws `ArchiveWriteError`. Any other failure, such as ENOENT from a folder
+ * under /proc, means a path no run can write to. It throws `UsageError` naming the level.
  */
 export async function makeOutFolder(outDir: string, label: string): Promise<void> {
   try {
