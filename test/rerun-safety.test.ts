@@ -28,8 +28,8 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<vo
   }
 }
 
-const manifestOf = (outDir: string): Promise<ExecutionManifest> =>
-  readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+const manifestPath = (outDir: string): string => path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json');
+const manifestOf = (outDir: string): Promise<ExecutionManifest> => readJson<ExecutionManifest>(manifestPath(outDir));
 
 /** Returns the manifest entry of the first node run, the one the tests below change or delete. */
 const firstNodeEntry = async (outDir: string): Promise<ManifestEntry> =>
@@ -59,35 +59,57 @@ describe('re-runs that stop early', () => {
     expect(manifest.stopped).toBe('interrupted');
   });
 
-  it('a rejected token keeps the archive', async () => {
+  it('a rejected token leaves a complete archive complete', async () => {
     const server = await start(executionScenario(3));
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
-    const rejected = await runCli(fetchArgs(server, outDir), { env: { COZE_API_TOKEN: 'pat_wrong_token' } });
+    const before = await readFile(manifestPath(outDir), 'utf8');
+    const rejected = await runCli(fetchArgs(server, outDir, ['--json']), { env: { COZE_API_TOKEN: 'pat_wrong_token' } });
     const manifest = await manifestOf(outDir);
     const verify = await runCli(['verify', outDir], { env });
 
     expect(rejected.code).toBe(3);
-    expect(manifest.totals.saved).toBe(3);
-    expect(manifest.execute_status).toBe('Success');
-    expect(manifest.execution_file).toBe('execution.json');
-    expect(manifest.stopped).toMatch(/^token rejected: .*logid \w+/);
+    // The run's report says why it stopped, and that the archive is still complete.
+    const report = JSON.parse(rejected.stdout) as { stopped: string | null; executions: { complete: boolean }[] };
+    expect(report.stopped).toMatch(/^Coze rejected the token \(code 4100, .*logid \w+\)/);
+    expect(report.executions[0]!.complete).toBe(true);
+    expect(await readFile(manifestPath(outDir), 'utf8')).toBe(before);
+    expect([manifest.complete, manifest.stopped, manifest.totals.saved]).toEqual([true, undefined, 3]);
     expect(verify.code).toBe(0);
+    expect(verify.stdout).not.toContain('Not complete');
   });
 
-  it('an unreachable server keeps the archive', async () => {
+  it('an unreachable server leaves a complete archive complete', async () => {
     const server = await start(executionScenario(2));
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    const before = await readFile(manifestPath(outDir), 'utf8');
+    await server.close();
+    const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0', '--json']), { env });
+
+    expect(offline.code).toBe(1);
+    const report = JSON.parse(offline.stdout) as { executions: { error: { kind?: string } | null; complete: boolean }[] };
+    expect(report.executions[0]!.error?.kind).toBe('transport');
+    expect(report.executions[0]!.complete).toBe(true);
+    expect(await readFile(manifestPath(outDir), 'utf8')).toBe(before);
+  });
+
+  it('an unreachable server records the stop in an unfinished archive', async () => {
+    const failOne = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(2), action: { type: 'status' as const, status: 200, code: 4200 } };
+    const server = await start(executionScenario(2, { faults: [failOne] }));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env })).code).toBe(1);
     await server.close();
     const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
     const manifest = await manifestOf(outDir);
 
     expect(offline.code).toBe(1);
     expect(manifest.error?.kind).toBe('transport');
-    expect(manifest.totals.saved).toBe(2);
+    expect(manifest.error?.message).toMatch(/^Run history could not be read: /);
+    expect([manifest.complete, manifest.totals.saved, manifest.totals.entries]).toEqual([false, 1, 2]);
     expect(manifest.create_time).toBeTypeOf('number');
   });
 

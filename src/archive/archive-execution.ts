@@ -730,22 +730,25 @@ export class ExecutionArchiver {
   /**
    * Keeps an earlier run's entries and execution fields when the run history cannot be read
    * now (a network fault, a rejected token), so a failed re-run keeps every saved output listed.
-   * `recheckCarried` checks each entry's file.
+   * `recheckCarried` checks each entry's file. Returns true when every saved file checked out.
    */
-  private async carryPrevious(): Promise<void> {
+  private async carryPrevious(): Promise<boolean> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
+    let intact = true;
     for (const entry of this.manifest.nodes) {
       if (await this.recheckCarried(entry)) {
+        intact = false;
         this.context.logger.warn({ ...this.ids(), file: entry.file }, 'saved file is missing or altered; the next run that reads run history fetches it again');
       }
     }
 
     const earlier = this.previousFields;
-    if (earlier === undefined) return;
+    if (earlier === undefined) return intact;
     const target = this.manifest as unknown as Record<string, unknown>;
     for (const field of CARRIED_FIELDS) {
       if (target[field] === null && earlier[field] !== undefined) target[field] = earlier[field];
     }
+    return intact;
   }
 
   /**
@@ -821,7 +824,10 @@ export class ExecutionArchiver {
 
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
-    if (!this.runHistoryRead) await this.carryPrevious();
+    const carriedIntact = !this.runHistoryRead && (await this.carryPrevious());
+    // A run that never read this run history learned nothing new about the execution, so a
+    // rejected token, an outage or a stop does not turn a complete archive into an unfinished one.
+    const keepEarlierManifest = carriedIntact && this.previousFields?.['complete'] === true;
     const interrupted = this.context.signal.aborted;
     for (const entry of m.nodes) {
       if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';
@@ -834,7 +840,14 @@ export class ExecutionArchiver {
     m.finished_at = new Date(this.context.now()).toISOString();
 
     try {
-      await this.writer.flush();
+      if (keepEarlierManifest) {
+        // The result tells what this run met, and `complete` what the file still says.
+        this.snapshot();
+        m.complete = true;
+        this.context.logger.info(this.ids(), 'run history not read again; manifest.json of the complete archive is left as it was');
+      } else {
+        await this.writer.flush();
+      }
     } catch (error) {
       // A full or read-only disk may refuse the manifest too; the first fatal error is the one to report.
       if (this.fatalError === undefined) throw error;
