@@ -425,13 +425,26 @@ describe('dry run', () => {
     const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run', '--wait', '10m']);
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('Dry run: 1 execution from');
+    expect(result.stdout).toContain('Dry run: 1 execution from');
     // The first execution shows how the columns were read.
-    expect(result.stderr).toContain(`First: workflow_id ${BATCH_WORKFLOW}, execute_id ${IDS.saved}.`);
-    expect(result.stderr).toContain('1 run-history call now; node calls unknown until run history is read');
-    expect(result.stderr).toContain('1 bad input line, listed above.');
-    expect(result.stderr).toContain('--wait 10m');
+    expect(result.stdout).toContain(`First: workflow_id ${BATCH_WORKFLOW}, execute_id ${IDS.saved}.`);
+    expect(result.stdout).toContain('1 run-history call now; node calls unknown until run history is read');
+    expect(result.stdout).toContain('1 bad input line, listed above.');
+    expect(result.stdout).toContain('--wait 10m');
     expect(result.stderr).toContain('line 2');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('prints the plan on stdout under --quiet', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run', '--quiet']);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('1 run-history call now');
+    expect(result.stderr).toBe('');
     expect(server.requests).toHaveLength(0);
   });
 
@@ -458,7 +471,7 @@ describe('dry run', () => {
 
     const valid = await runBatchCli(['fetch', ...ids, ...fastFlags(server.url, out), '--max-outage', '0', '--dry-run'], { token: '' });
     expect(valid.code).toBe(0);
-    expect(valid.stderr).toContain(`Requests would go to ${server.url}/; every other setting is valid too.`);
+    expect(valid.stdout).toContain(`Requests would go to ${server.url}/; every other setting is valid too.`);
     expect(server.requests).toHaveLength(0);
     // The check of --out leaves nothing behind.
     expect(readdirSync(out)).toEqual(['a-file']);
