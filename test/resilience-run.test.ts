@@ -76,6 +76,19 @@ describe('rate limiting', () => {
     expect(server.overLimitCount()).toBeLessThan(24);
   });
 
+  it('halves the rate once for answers to requests sent together', async () => {
+    const server = await start(executionScenario(40, { rateLimit: { qps: 12, answer: 'http429' } }));
+    const { logger, lines } = capturingLogger();
+    const manifest = await archiveTestExecution(server, { qps: 40, concurrency: 8, retries: 10, retryMinDelayMs: 50, logger });
+    const slowedTo = lines.filter((line) => 'slowedToQps' in line).map((line) => line['slowedToQps']);
+
+    expect(manifest.totals.saved).toBe(40);
+    expect(server.overLimitCount()).toBeGreaterThan(1);
+    // 40 per second overshoots, and so does 20; 10 stays under the server's 12.
+    // Halving once per over-limit answer would have gone on to the floor of 5.
+    expect(slowedTo).toEqual([20, 10]);
+  });
+
   it('treats code 4020 with HTTP 200 as over-limit', async () => {
     const server = await start(executionScenario(20, { rateLimit: { qps: 6, answer: 'code4020' } }));
     const { logger, lines } = capturingLogger();

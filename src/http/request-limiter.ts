@@ -44,6 +44,8 @@ export class RequestLimiter {
   private nextStartAt = 0;
   private rateFactor = 1;
   private lastOverLimitAt = 0;
+  /** When the rate last came down. Answers to requests sent before it do not bring it down again. */
+  private lastSlowdownAt = 0;
   private overLimitAnswers = 0;
   private started = 0;
 
@@ -75,21 +77,26 @@ export class RequestLimiter {
     });
   }
 
-  /** Pauses and slows the whole run after an over-limit response from Coze. */
-  reportOverLimit(retryAfterMs: number | undefined): void {
+  /**
+   * Pauses and slows the whole run after an over-limit response from Coze. `sentAt`, the
+   * request's `Date.now()` when it was sent, tells an answer to the rate in force from one to
+   * the rate before the last slowdown: the requests in flight when one overshoot is answered
+   * tend to be answered alike, and they halve the rate once, not once each.
+   */
+  reportOverLimit(retryAfterMs: number | undefined, sentAt?: number): void {
     const now = Date.now();
     this.overLimitAnswers += 1;
     this.lastOverLimitAt = now;
     this.pausedUntil = Math.max(this.pausedUntil, now + (retryAfterMs ?? this.overLimitPauseMs));
+    if (sentAt !== undefined && sentAt < this.lastSlowdownAt) return;
 
     const wasSlowed = this.rateFactor < 1;
     this.rateFactor = Math.max(MIN_RATE_FACTOR, this.rateFactor / 2);
-    if (!wasSlowed) {
-      this.logger?.warn(
-        { qps: this.qps, slowedToQps: this.effectiveQps(), pauseMs: this.pausedUntil - now },
-        'Coze answered over-limit; pausing every request and slowing down',
-      );
-    }
+    this.lastSlowdownAt = now;
+    const fields = { qps: this.qps, slowedToQps: this.effectiveQps(), pauseMs: this.pausedUntil - now };
+    // Warned once per run; each further step is for --log-level debug.
+    if (!wasSlowed) this.logger?.warn(fields, 'Coze answered over-limit; pausing every request and slowing down');
+    else this.logger?.debug(fields, 'Coze answered over-limit at the slower rate; slowing down further');
   }
 
   /** Counts of what the limiter did, for the summary and the benchmark. */

@@ -40,13 +40,18 @@ export interface RetryCall {
  */
 export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promise<T>, call: RetryCall): Promise<T> {
   const { limiter, settings, signal, logger, logFields, tally, breaker } = call;
+  // When the latest attempt was sent; one call's attempts run one after another.
+  let sentAt: number | undefined;
 
   return pRetry(
     async () => {
       // A call that waited out its backoff after the breaker tripped makes no further attempt.
       if (breaker?.tripped !== undefined) throw breaker.tripped;
       tally.attempts += 1;
-      const value = await limiter.run(() => attempt(signal));
+      const value = await limiter.run(() => {
+        sentAt = Date.now();
+        return attempt(signal);
+      });
       breaker?.recordResponse();
       return value;
     },
@@ -65,7 +70,7 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
         const retryAfterTooLongMs =
           decision.retryAfterMs !== undefined && decision.retryAfterMs > settings.maxRetryAfterMs ? decision.retryAfterMs : undefined;
         // A wait above the cap fails this item; the run pauses only for its usual over-limit pause.
-        if (decision.overLimit) limiter.reportOverLimit(retryAfterTooLongMs === undefined ? decision.retryAfterMs : undefined);
+        if (decision.overLimit) limiter.reportOverLimit(retryAfterTooLongMs === undefined ? decision.retryAfterMs : undefined, sentAt);
 
         if (decision.retry && retriesLeft > 0 && retryAfterTooLongMs !== undefined) {
           throw retryAfterTooLong(error as CozeRequestError, retryAfterTooLongMs, settings.maxRetryAfterMs);

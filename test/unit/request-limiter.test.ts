@@ -108,6 +108,19 @@ describe('RequestLimiter', () => {
     expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 5, effectiveQps: 5 });
   });
 
+  it('one overshoot halves the rate once', () => {
+    const limiter = new RequestLimiter({ qps: 40, concurrency: 4 });
+    const sentBeforeAnswers = Date.now() - 50;
+
+    // Requests in flight together are answered over-limit together.
+    for (let report = 0; report < 3; report += 1) limiter.reportOverLimit(1, sentBeforeAnswers);
+    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 3, effectiveQps: 20 });
+
+    // A request sent at the slower rate and still answered over-limit halves it again.
+    limiter.reportOverLimit(1, Date.now());
+    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 4, effectiveQps: 10 });
+  });
+
   it('rate restored after quiet period', async () => {
     const limiter = new RequestLimiter({ qps: 40, concurrency: 2, recoveryAfterMs: 100 });
 
