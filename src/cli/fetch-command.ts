@@ -7,7 +7,6 @@ import { BASE_URLS, type CozeRegion } from '../coze/base-url.js';
 import {
   digitIdArgument,
   durationArgument,
-  durationOrZeroArgument,
   nonNegativeIntegerArgument,
   positiveDurationArgument,
   positiveIntegerArgument,
@@ -99,7 +98,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
       option(
         '--max-outage <duration>',
         'stop the run once Coze has sent no usable response for this long and at least 10 attempts in a row failed; 0 never stops',
-        durationOrZeroArgument,
+        durationArgument,
         DEFAULTS.maxOutageMs,
         formatDuration(DEFAULTS.maxOutageMs),
       ),

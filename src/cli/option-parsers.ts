@@ -16,9 +16,6 @@ function asArgument<T>(parse: (text: string) => T): (text: string) => T {
 
 export const durationArgument = asArgument((text) => parseDuration(text));
 
-/** A duration where a bare 0 also reads as off, such as the outage limit. */
-export const durationOrZeroArgument = asArgument((text) => (text.trim() === '0' ? 0 : parseDuration(text)));
-
 /** A duration that must be above zero, such as a timeout. */
 export const positiveDurationArgument = asArgument((text) => {
   const ms = parseDuration(text);

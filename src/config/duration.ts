@@ -7,18 +7,20 @@ const UNIT_MS: Record<string, number> = {
 
 /**
  * Parses a duration with a unit (`500ms`, `30s`, `5m`, `1h`, `1.5s`) into milliseconds.
- * A bare number is rejected because `--timeout 30` in a cron line is ambiguous.
+ * A bare number is rejected because `--timeout 30` in a cron line is ambiguous; a bare 0 is
+ * not, so it needs no unit. Units are lower case only: `5M` reads as months in some tools.
  */
 export function parseDuration(text: string, optionName = 'duration'): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/i.exec(text);
+  if (/^\s*0+(?:\.0+)?\s*$/.test(text)) return 0;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
   if (!match) {
     throw new RangeError(
-      `Invalid ${optionName} "${text}": use a number with a unit, for example 500ms, 30s, 5m or 1h.`,
+      `Invalid ${optionName} "${text}": use a number with a lower-case unit, for example 500ms, 30s, 5m or 1h.`,
     );
   }
 
   const value = Number(match[1]);
-  const unit = UNIT_MS[match[2]!.toLowerCase()]!;
+  const unit = UNIT_MS[match[2]!]!;
   return Math.round(value * unit);
 }
 
