@@ -193,6 +193,19 @@ describe('Ctrl+C during --wait', () => {
 });
 
 describe('a re-run that cannot reach Coze', () => {
+  it('names expired outputs under --quiet', async () => {
+    const server = await cleanups.server(batchScenario([expiredExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.expired}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--quiet']);
+    const expiredLines = result.stderr.split('\n').filter((line) => line.includes('output node expired'));
+
+    expect(result.code).toBe(1);
+    expect(expiredLines).toHaveLength(1);
+    expect(JSON.parse(expiredLines[0]!)).toMatchObject({ level: 50, executeId: IDS.expired });
+  });
+
   it('keeps the expiry warning from the earlier run', async () => {
     const server = await cleanups.server(batchScenario([nearExpiryExecution()]));
     const out = await cleanups.folder();

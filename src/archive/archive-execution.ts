@@ -704,7 +704,8 @@ export class ExecutionArchiver {
   private markExpired(entry: ManifestEntry, message: string): void {
     entry.status = 'expired';
     entry.reason = message;
-    this.context.logger.warn({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid }, 'output node expired');
+    // An error, as for an output that could not be fetched: this one is lost for good, and --quiet shows errors.
+    this.context.logger.error({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid, reason: message }, 'output node expired');
   }
 
   /**
