@@ -65,6 +65,8 @@ describe('verify', () => {
 
     expect(result.code).toBe(0);
     expect(report.intact).toBe(true);
+    expect(report.complete).toBe(true);
+    expect((await runBatchCli(['verify', out, '--require-complete'])).code).toBe(0);
     expect(report.manifests).toBe(2);
     expect(report.entries_checked).toBe(4);
     expect(report.missing).toEqual([]);
@@ -92,6 +94,8 @@ describe('verify', () => {
     expect(text.stdout).toContain('Archive intact.');
     expect(text.stdout).toContain(`Not complete: ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: ${message}`);
     expect(report.execution_errors).toEqual([{ manifest: `${BATCH_WORKFLOW}/${IDS.saved}/manifest.json`, message }]);
+    expect([report.intact, report.complete]).toEqual([true, false]);
+    expect((await runBatchCli(['verify', out, '--require-complete'])).code).toBe(1);
   });
 
   it('unknown execution suggests deleting its folder', async () => {
@@ -139,13 +143,20 @@ describe('verify', () => {
     await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, stopped: 'interrupted', complete: false }));
 
     const text = await runBatchCli(['verify', out]);
+    const strict = await runBatchCli(['verify', out, '--require-complete']);
 
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`Not complete: ${BATCH_WORKFLOW}/${IDS.saved}/manifest.json: the run stopped early: interrupted; every entry it lists is saved`);
+    // The same report, and an exit code that a cron job can test for completeness.
+    expect(strict.stdout).toBe(text.stdout);
+    expect(strict.code).toBe(1);
   });
 
   it('unknown execution with outputs keeps them', async () => {
     const out = await makeArchive();
+    // An unfinished archive, as a stopped run leaves it; a complete one would be left as it is.
+    const saved = await manifestOf(out, IDS.saved);
+    await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, stopped: 'interrupted', complete: false }));
     // The same ids against a server that has no record of the execution.
     const forgetting = await cleanups.server(batchScenario([nearExpiryExecution()]));
     const fetched = await runBatchCli(['fetch', '--workflow-id', BATCH_WORKFLOW, '--execute-id', IDS.saved, ...fastFlags(forgetting.url, out)]);

@@ -86,6 +86,8 @@ export interface VerifyReport {
   root: string;
   /** True when no file is missing, altered, unexpected, temporary or invalid. */
   intact: boolean;
+  /** True when intact and nothing is left undone: every entry saved, no execution error and no unfinished run. */
+  complete: boolean;
   manifests: number;
   entries_checked: number;
   /** Entries not saved (failed, pending, expired): incomplete, but not damaged. */
@@ -136,6 +138,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
   const report: VerifyReport = {
     root: archive.root,
     intact: true,
+    complete: true,
     manifests: archive.manifests.length,
     entries_checked: 0,
     entries_not_saved: 0,
@@ -168,6 +171,8 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
 
   const problems = report.missing.length + report.altered.length + report.unexpected.length + report.temporary.length + report.invalid.length;
   report.intact = problems === 0;
+  report.complete =
+    report.intact && report.entries_not_saved === 0 && report.execution_errors.length === 0 && report.unfinished_runs.length === 0;
   return report;
 }
 

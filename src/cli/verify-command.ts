@@ -6,6 +6,7 @@ import type { CliEnvironment } from './cli-environment.js';
 
 interface VerifyFlags {
   json?: boolean;
+  requireComplete?: boolean;
 }
 
 /** Declares `verify`: checks an archive against its manifests and reports what changed. */
@@ -14,7 +15,11 @@ export function verifyCommand(environment: CliEnvironment): Command {
     .description('Check every manifest.json under DIR: each saved file must exist with the recorded size and sha256, and execution folders must contain no file their manifest does not list.')
     .argument('<dir>', 'archive folder, usually the --out folder of fetch')
     .option('--json', 'print the report as JSON to stdout')
-    .addHelpText('after', '\nExit codes: 0 intact; 1 missing, altered, unexpected, temporary or invalid files; 2 DIR missing or without a manifest.')
+    .option('--require-complete', 'exit 1 also when anything is not complete: an entry not saved, an execution error, a run that stopped early')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 intact (and complete, with --require-complete); 1 missing, altered, unexpected, temporary or invalid files, or with --require-complete anything not complete; 2 DIR missing or without a manifest.',
+    )
     .action(async (dir: string, flags: VerifyFlags) => {
       // Imported here, not at the top, so `--help` does not load them.
       const { verifyArchive } = await import('../archive/verify-archive.js');
@@ -23,7 +28,8 @@ export function verifyCommand(environment: CliEnvironment): Command {
 
       const report = await verifyArchive(dir);
       environment.stdout.write(flags.json ? `${jsonForReaders(report, 2)}\n` : terminalText(verifyLines(report, plural)));
-      environment.exitCode = report.intact ? EXIT_CODES.ok : EXIT_CODES.failed;
+      const passed = flags.requireComplete === true ? report.complete : report.intact;
+      environment.exitCode = passed ? EXIT_CODES.ok : EXIT_CODES.failed;
     });
 }
 
