@@ -111,7 +111,8 @@ describe('verify', () => {
     expect(manifest.error?.code).toBe(4314);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(
-      `Not complete: ${BATCH_WORKFLOW}/${mistyped}/manifest.json: ${manifest.error!.message}; if its ids are mistyped, delete this execution's folder`,
+      `Not complete: ${BATCH_WORKFLOW}/${mistyped}/manifest.json: ${manifest.error!.message} (logid ${manifest.error!.logid}); ` +
+        "if its ids are mistyped, delete this execution's folder",
     );
   });
 
@@ -167,7 +168,8 @@ describe('verify', () => {
     expect(fetched.code).toBe(1);
     expect(manifest.error?.code).toBe(4314);
     expect(manifest.totals.saved).toBeGreaterThan(0);
-    expect(text.stdout).toContain(`${manifest.error!.message}; the outputs saved before stay listed, so keep this folder`);
+    expect(manifest.error?.logid).toMatch(/^\d{14}[0-9A-F]{20}$/);
+    expect(text.stdout).toContain(`${manifest.error!.message} (logid ${manifest.error!.logid}); the outputs saved before stay listed, so keep this folder`);
     expect(text.stdout).not.toContain('delete this execution');
   });
 

@@ -52,7 +52,10 @@ const archivedManifestSchema = z.looseObject({
   execute_status: z.string().nullable().optional(),
   create_time: z.number().nullable().optional().catch(undefined),
   update_time: z.number().nullable().optional().catch(undefined),
-  error: z.looseObject({ message: z.string(), code: z.number().optional().catch(undefined) }).nullable().optional(),
+  error: z
+    .looseObject({ message: z.string(), code: z.number().optional().catch(undefined), logid: z.string().optional().catch(undefined) })
+    .nullable()
+    .optional(),
   stopped: z.string().optional(),
   finished_at: z.string().nullable().optional(),
   // Checked against the entries by `totalsProblem`, which names each count that differs.
@@ -306,7 +309,9 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     const hasSaved = manifest.nodes.some((entry) => entry.status === 'saved');
     const notFoundAdvice = hasSaved ? '; the outputs saved before stay listed, so keep this folder' : "; if its ids are mistyped, delete this execution's folder";
     const advice = manifest.error.code === EXECUTION_NOT_FOUND ? notFoundAdvice : '';
-    report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${advice}` });
+    // Coze support asks for the logid of the request that failed.
+    const logid = manifest.error.logid === undefined ? '' : ` (logid ${manifest.error.logid})`;
+    report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${logid}${advice}` });
   }
   if (manifest.finished_at === null) {
     const reason = `the run that wrote this manifest did not finish: it was killed, or is still running; ${fetchTheRest}`;
