@@ -842,7 +842,7 @@ export class ExecutionArchiver {
 
     try {
       if (keepEarlierManifest) {
-        // The result tells what this run met, and `complete` what the file still says.
+        // The result says what this run met; its `complete` is what the file still records.
         this.snapshot();
         m.complete = true;
         this.context.logger.info(this.ids(), 'run history not read again; manifest.json of the complete archive is left as it was');

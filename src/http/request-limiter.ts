@@ -44,7 +44,7 @@ export class RequestLimiter {
   private nextStartAt = 0;
   private rateFactor = 1;
   private lastOverLimitAt = 0;
-  /** When the rate last came down. Answers to requests sent before it do not bring it down again. */
+  /** When the rate was last halved. A request sent before then does not halve it again. */
   private lastSlowdownAt = 0;
   private overLimitAnswers = 0;
   private started = 0;
@@ -78,10 +78,10 @@ export class RequestLimiter {
   }
 
   /**
-   * Pauses and slows the whole run after an over-limit response from Coze. `sentAt`, the
-   * request's `Date.now()` when it was sent, tells an answer to the rate in force from one to
-   * the rate before the last slowdown: the requests in flight when one overshoot is answered
-   * tend to be answered alike, and they halve the rate once, not once each.
+   * Pauses and slows the whole run after an over-limit response from Coze. `sentAt` is the
+   * request's `Date.now()` when it was sent. An answer to a request sent before the last
+   * slowdown pauses the run but does not halve the rate again. The requests in flight at an
+   * overshoot tend to be answered alike, so they halve the rate once, not once each.
    */
   reportOverLimit(retryAfterMs: number | undefined, sentAt?: number): void {
     const now = Date.now();
