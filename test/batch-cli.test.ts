@@ -442,7 +442,7 @@ describe('dry run', () => {
     // The first execution shows how the columns were read.
     expect(result.stdout).toContain(`First: workflow_id ${BATCH_WORKFLOW}, execute_id ${IDS.saved}.`);
     expect(result.stdout).toContain('1 run-history call now; node calls unknown until run history is read');
-    expect(result.stdout).toContain('1 bad input line, listed above.');
+    expect(result.stdout).toContain('1 bad input line, listed on stderr.');
     expect(result.stdout).toContain('--wait 10m');
     expect(result.stderr).toContain('line 2');
     expect(server.requests).toHaveLength(0);

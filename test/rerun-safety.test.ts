@@ -94,6 +94,12 @@ describe('re-runs that stop early', () => {
     expect(report.executions[0]!.error?.kind).toBe('transport');
     expect(report.executions[0]!.complete).toBe(true);
     expect(await readFile(manifestPath(outDir), 'utf8')).toBe(before);
+
+    // The table's row names this run's error, and its last line counts the archive complete.
+    const table = await runCli(fetchArgs(server, outDir, ['--retries', '0', '--log-level', 'silent']), { env });
+    expect(table.code).toBe(1);
+    expect(table.stderr).toMatch(/ error .* Run history could not be read: Request failed: ECONNREFUSED/);
+    expect(table.stderr).toContain('1 execution: 1 archive complete; 2 saved (2 kept from earlier runs)');
   });
 
   it('an unreachable server records the stop in an unfinished archive', async () => {

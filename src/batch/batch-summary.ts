@@ -157,7 +157,8 @@ function entryDetails(m: ExecutionManifest | undefined): string[] {
 function totalsLine(result: BatchResult, input: InputReport): string {
   const t = batchTotals(result);
   const parts = [
-    `${plural(t.executions, 'execution')}: ${t.complete} complete`,
+    // "archives": a re-run that could not reach Coze still leaves a complete archive complete.
+    `${plural(t.executions, 'execution')}: ${t.complete} ${t.complete === 1 ? 'archive' : 'archives'} complete`,
     `${t.saved} saved${t.kept > 0 ? ` (${t.kept} kept from earlier runs)` : ''}, ${t.failed} failed, ${t.expired} expired, ` +
       `${t.pending} pending, ${t.flagged} flagged, ${t.bytes} bytes`,
   ];

@@ -40,7 +40,7 @@ export function dryRunText(plan: DryRunPlan): string {
   lines.push(`Requests would go to ${plan.baseUrl}; every other setting is valid too.`);
   if (plan.executions === 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
   if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
-  if (plan.input.badLines.length > 0) lines.push(`${plural(plan.input.badLines.length, 'bad input line')}, listed above.`);
+  if (plan.input.badLines.length > 0) lines.push(`${plural(plan.input.badLines.length, 'bad input line')}, listed on stderr.`);
   if (plan.input.duplicateLines.length > 0) lines.push(`${plural(plan.input.duplicateLines.length, 'duplicate line')} would be skipped.`);
   return terminalText(lines);
 }
