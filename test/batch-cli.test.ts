@@ -448,7 +448,7 @@ describe('dry run', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it('prints the plan on stdout under --quiet', async () => {
+  it('plan on stdout under --quiet', async () => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
     const out = await cleanups.folder();
     const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`]);

@@ -59,7 +59,7 @@ describe('re-runs that stop early', () => {
     expect(manifest.stopped).toBe('interrupted');
   });
 
-  it('a rejected token leaves a complete archive complete', async () => {
+  it('rejected token keeps complete manifest', async () => {
     const server = await start(executionScenario(3));
     const outDir = await cleanups.folder();
 
@@ -70,7 +70,7 @@ describe('re-runs that stop early', () => {
     const verify = await runCli(['verify', outDir], { env });
 
     expect(rejected.code).toBe(3);
-    // The run's report says why it stopped, and that the archive is still complete.
+    // The run's report gives the reason it stopped and counts the archive complete.
     const report = JSON.parse(rejected.stdout) as { stopped: string | null; executions: { complete: boolean }[] };
     expect(report.stopped).toMatch(/^Coze rejected the token \(code 4100, .*logid \w+\)/);
     expect(report.executions[0]!.complete).toBe(true);
@@ -80,7 +80,7 @@ describe('re-runs that stop early', () => {
     expect(verify.stdout).not.toContain('Not complete');
   });
 
-  it('an unreachable server leaves a complete archive complete', async () => {
+  it('unreachable server keeps complete manifest', async () => {
     const server = await start(executionScenario(2));
     const outDir = await cleanups.folder();
 
@@ -102,7 +102,7 @@ describe('re-runs that stop early', () => {
     expect(table.stderr).toContain('1 execution: 1 archive complete; 2 saved (2 kept from earlier runs)');
   });
 
-  it('an unreachable server records the stop in an unfinished archive', async () => {
+  it('unreachable server marks unfinished manifest', async () => {
     const failOne = { route: 'execute_node' as const, nodeExecuteUuid: nodeUuid(2), action: { type: 'status' as const, status: 200, code: 4200 } };
     const server = await start(executionScenario(2, { faults: [failOne] }));
     const outDir = await cleanups.folder();

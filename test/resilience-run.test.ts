@@ -77,7 +77,7 @@ describe('rate limiting', () => {
     expect(server.overLimitCount()).toBeLessThan(24);
   });
 
-  it('halves the rate once for answers to requests sent together', async () => {
+  it('halves once per overshoot', async () => {
     const server = await start(executionScenario(40, { rateLimit: { qps: 12, answer: 'http429' } }));
     const { logger, lines } = capturingLogger();
     const manifest = await archiveTestExecution(server, { qps: 40, concurrency: 8, retries: 10, retryMinDelayMs: 50, logger });

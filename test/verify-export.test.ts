@@ -155,7 +155,7 @@ describe('verify', () => {
 
   it('unknown execution with outputs keeps them', async () => {
     const out = await makeArchive();
-    // An unfinished archive, as a stopped run leaves it; a complete one would be left as it is.
+    // An unfinished archive, as a stopped run leaves it. A complete one would be left unchanged.
     const saved = await manifestOf(out, IDS.saved);
     await writeFile(path.join(folderOf(out, IDS.saved), 'manifest.json'), JSON.stringify({ ...saved, stopped: 'interrupted', complete: false }));
     // The same ids against a server that has no record of the execution.

@@ -704,7 +704,7 @@ export class ExecutionArchiver {
   private markExpired(entry: ManifestEntry, message: string): void {
     entry.status = 'expired';
     entry.reason = message;
-    // An error, as for an output that could not be fetched: this one is lost for good, and --quiet shows errors.
+    // Logged as an error, as a failed fetch is, because the output is lost for good and --quiet shows errors.
     this.context.logger.error({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid, reason: message }, 'output node expired');
   }
 
@@ -842,7 +842,7 @@ export class ExecutionArchiver {
 
     try {
       if (keepEarlierManifest) {
-        // The result says what this run met; its `complete` is what the file still records.
+        // The result reports this run's error or stop, and its `complete` matches the file.
         this.snapshot();
         m.complete = true;
         this.context.logger.info(this.ids(), 'run history not read again; manifest.json of the complete archive is left as it was');

@@ -309,7 +309,7 @@ async function verifyExecution(archive: OpenedArchive, manifestPath: string, rep
     const hasSaved = manifest.nodes.some((entry) => entry.status === 'saved');
     const notFoundAdvice = hasSaved ? '; the outputs saved before stay listed, so keep this folder' : "; if its ids are mistyped, delete this execution's folder";
     const advice = manifest.error.code === EXECUTION_NOT_FOUND ? notFoundAdvice : '';
-    // Coze support asks for the logid of the request that failed.
+    // Coze support requests the logid of the failed request.
     const logid = manifest.error.logid === undefined ? '' : ` (logid ${manifest.error.logid})`;
     report.execution_errors.push({ manifest: manifestName, message: `${manifest.error.message}${logid}${advice}` });
   }
