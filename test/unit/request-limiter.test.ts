@@ -127,10 +127,35 @@ describe('RequestLimiter', () => {
     limiter.reportOverLimit(1);
     expect(limiter.stats().effectiveQps).toBe(20);
 
+    // One quiet period brings it to just below the rate that drew the answer, the next one back to qps.
     await sleep(150);
     await limiter.run(async () => undefined);
+    expect(limiter.stats().effectiveQps).toBe(36);
 
+    await sleep(150);
+    await limiter.run(async () => undefined);
     expect(limiter.stats().effectiveQps).toBe(40);
+  });
+
+  it('settles below the last overshoot', async () => {
+    const limiter = new RequestLimiter({ qps: 40, concurrency: 2, recoveryAfterMs: 100 });
+    const quietPeriod = async (): Promise<number> => {
+      await sleep(150);
+      await limiter.run(async () => undefined);
+      return limiter.stats().effectiveQps;
+    };
+
+    limiter.reportOverLimit(1);
+    expect(limiter.stats().effectiveQps).toBe(20);
+    expect(await quietPeriod()).toBe(36);
+
+    // An overshoot close to the last one costs a fifth of the rate, not half.
+    limiter.reportOverLimit(1, Date.now());
+    expect(limiter.stats().effectiveQps).toBeCloseTo(28.8, 9);
+
+    // Back to 90 % of the rate that overshot, held there, then a step up tries for more.
+    expect(await quietPeriod()).toBeCloseTo(32.4, 9);
+    expect(await quietPeriod()).toBe(40);
   });
 
   it('abort ends the pause early', async () => {
