@@ -86,7 +86,7 @@ describe('rate limiting', () => {
     expect(manifest.totals.saved).toBe(40);
     expect(server.overLimitCount()).toBeGreaterThan(1);
     // 40 per second overshoots, and so does 20; 10 stays under the server's 12.
-    // Halving once per over-limit answer would have gone on to the floor of 5.
+    // Halving once per over-limit response would have gone on to the floor of 5.
     expect(slowedTo).toEqual([20, 10]);
   });
 

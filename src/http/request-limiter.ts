@@ -102,7 +102,7 @@ export class RequestLimiter {
 
   /**
    * Pauses and slows the whole run after an over-limit response from Coze. `sentAt` is the
-   * request's `Date.now()` when it was sent. An answer to a request sent before the last
+   * request's `Date.now()` when it was sent. A response to a request sent before the last
    * slowdown pauses the run but does not cut the rate again. The requests in flight at an
    * overshoot tend to be answered alike, so they cut the rate once, not once each.
    */

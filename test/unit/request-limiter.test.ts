@@ -112,11 +112,11 @@ describe('RequestLimiter', () => {
     const limiter = new RequestLimiter({ qps: 40, concurrency: 4 });
     const sentBeforeAnswers = Date.now() - 50;
 
-    // Requests in flight together are answered over-limit together.
+    // Requests in flight together get over-limit responses together.
     for (let report = 0; report < 3; report += 1) limiter.reportOverLimit(1, sentBeforeAnswers);
     expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 3, effectiveQps: 20 });
 
-    // A request sent at the slower rate and still answered over-limit halves it again.
+    // A request sent at the slower rate that still gets an over-limit response halves it again.
     limiter.reportOverLimit(1, Date.now());
     expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 4, effectiveQps: 10 });
   });
@@ -127,7 +127,7 @@ describe('RequestLimiter', () => {
     limiter.reportOverLimit(1);
     expect(limiter.stats().effectiveQps).toBe(20);
 
-    // One quiet period brings it to just below the rate that drew the answer, the next one back to qps.
+    // One quiet period brings it to just below the rate that drew the response, the next one back to qps.
     await sleep(150);
     await limiter.run(async () => undefined);
     expect(limiter.stats().effectiveQps).toBe(36);
