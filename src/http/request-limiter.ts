@@ -36,9 +36,9 @@ const PROBE_STEP = 1.25;
 
 /**
  * Share of the last overshoot from which a rate that overshoots again is cut by
- * `NEAR_OVERSHOOT_CUT` instead of halved, because the limit is close. In a simulation of a limit
- * of 20 per second under `--qps 50`, these steps averaged 17 requests per second, and halving
- * with doubling back 12.
+ * `NEAR_OVERSHOOT_CUT` instead of halved, because the limit is close. On the fake server with a
+ * limit of 20 per second under `--qps 50`, 1,001 requests averaged 15.7 per second with these
+ * steps, and 12.1 with halving and doubling back.
  */
 const NEAR_OVERSHOOT = 0.8;
 
