@@ -22,8 +22,12 @@ export interface RequestLimiterOptions {
  */
 const RATE_WINDOW_MS = 1_005;
 
-/** Lowest share of `qps` the run slows down to after repeated over-limit responses. */
-const MIN_RATE_FACTOR = 1 / 8;
+/**
+ * Lowest share of `qps` the run slows down to after repeated over-limit responses. At an eighth,
+ * `--qps 200` against a limit of 10 per second drew an over-limit response every 1.4 s for
+ * the whole run.
+ */
+const MIN_RATE_FACTOR = 1 / 32;
 
 /** Share of the last rate that drew an over-limit response, which the run climbs back to and keeps. */
 const BELOW_OVERSHOOT = 0.9;
@@ -111,17 +115,20 @@ export class RequestLimiter {
     this.overLimitAnswers += 1;
     this.lastOverLimitAt = now;
     this.pausedUntil = Math.max(this.pausedUntil, now + (retryAfterMs ?? this.overLimitPauseMs));
-    if (sentAt !== undefined && sentAt < this.lastSlowdownAt) return;
+    // A request sent in the millisecond of the last cut counts as sent before it: the cut starts a
+    // pause, so none is sent after it in that millisecond.
+    if (sentAt !== undefined && sentAt <= this.lastSlowdownAt) return;
 
     const wasSlowed = this.rateFactor < 1;
+    const before = this.rateFactor;
     const nearLastOvershoot = this.overshootFactor !== undefined && this.rateFactor >= NEAR_OVERSHOOT * this.overshootFactor;
     this.overshootFactor = this.rateFactor;
     this.rateFactor = Math.max(MIN_RATE_FACTOR, this.rateFactor * (nearLastOvershoot ? NEAR_OVERSHOOT_CUT : 0.5));
     this.lastSlowdownAt = now;
     const fields = { qps: this.qps, slowedToQps: this.effectiveQps(), pauseMs: this.pausedUntil - now };
-    // Warned once per run; each further step is for --log-level debug.
+    // A warning each time the rate leaves `qps`; each further step is for --log-level debug.
     if (!wasSlowed) this.logger?.warn(fields, 'Coze answered over-limit; pausing every request and slowing down');
-    else this.logger?.debug(fields, 'Coze answered over-limit at the slower rate; slowing down further');
+    else if (this.rateFactor !== before) this.logger?.debug(fields, 'Coze answered over-limit at the slower rate; slowing down further');
   }
 
   /** Counts of what the limiter did, for the summary and the benchmark. */
@@ -151,8 +158,8 @@ export class RequestLimiter {
 
   /**
    * Steps the rate back up after each quiet period: doubling up to just below the last rate that
-   * drew an over-limit response, then holding there for one period before trying higher. It logs
-   * once when the rate is whole again.
+   * drew an over-limit response, then holding there for one period before trying higher. Each
+   * step is logged at debug level, and the rate whole again at info level.
    */
   private recover(): void {
     if (this.rateFactor >= 1) return;
@@ -172,6 +179,8 @@ export class RequestLimiter {
     if (this.rateFactor >= 1) {
       this.nextStartAt = 0;
       this.logger?.info({ qps: this.qps, overLimitAnswers: this.overLimitAnswers }, 'request rate restored');
+    } else {
+      this.logger?.debug({ qps: this.qps, raisedToQps: this.effectiveQps() }, 'no over-limit response for a quiet period; raising the request rate');
     }
   }
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { RequestLimiter, sleep } from '../../src/http/request-limiter.js';
 
@@ -100,12 +100,30 @@ describe('RequestLimiter', () => {
     }
   });
 
-  it('repeated over-limit floors at one eighth', () => {
+  it('repeated over-limit floors at 1/32', () => {
     const limiter = new RequestLimiter({ qps: 40, concurrency: 4 });
 
-    for (let report = 0; report < 5; report += 1) limiter.reportOverLimit(1);
+    for (let report = 0; report < 7; report += 1) limiter.reportOverLimit(1);
 
-    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 5, effectiveQps: 5 });
+    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 7, effectiveQps: 1.25 });
+  });
+
+  it('request sent in the cut millisecond', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(1_000_000);
+      const limiter = new RequestLimiter({ qps: 40, concurrency: 4 });
+
+      limiter.reportOverLimit(1);
+      // Sent in the millisecond of the cut: a request sent after the cut would have waited out its pause.
+      limiter.reportOverLimit(1, 1_000_000);
+      expect(limiter.stats().effectiveQps).toBe(20);
+
+      limiter.reportOverLimit(1, 1_000_001);
+      expect(limiter.stats().effectiveQps).toBe(10);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('one overshoot halves the rate once', () => {
@@ -116,8 +134,8 @@ describe('RequestLimiter', () => {
     for (let report = 0; report < 3; report += 1) limiter.reportOverLimit(1, sentBeforeAnswers);
     expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 3, effectiveQps: 20 });
 
-    // A request sent at the slower rate that still gets an over-limit response halves it again.
-    limiter.reportOverLimit(1, Date.now());
+    // A request sent at the slower rate, after the cut, that still gets an over-limit response halves it again.
+    limiter.reportOverLimit(1, Date.now() + 1);
     expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 4, effectiveQps: 10 });
   });
 
@@ -150,7 +168,7 @@ describe('RequestLimiter', () => {
     expect(await quietPeriod()).toBe(36);
 
     // An overshoot close to the last one costs a fifth of the rate, not half.
-    limiter.reportOverLimit(1, Date.now());
+    limiter.reportOverLimit(1, Date.now() + 1);
     expect(limiter.stats().effectiveQps).toBeCloseTo(28.8, 9);
 
     // Back to 90 % of the rate that overshot, held there, then a step up tries for more.
