@@ -115,8 +115,8 @@ export class RequestLimiter {
     this.overLimitAnswers += 1;
     this.lastOverLimitAt = now;
     this.pausedUntil = Math.max(this.pausedUntil, now + (retryAfterMs ?? this.overLimitPauseMs));
-    // A request sent in the millisecond of the last cut counts as sent before it: the cut starts a
-    // pause, so none is sent after it in that millisecond.
+    // A request sent in the millisecond of the last cut counts as sent before it, because the cut
+    // starts a pause that requests sent after it wait out.
     if (sentAt !== undefined && sentAt <= this.lastSlowdownAt) return;
 
     const wasSlowed = this.rateFactor < 1;
