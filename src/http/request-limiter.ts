@@ -23,13 +23,17 @@ export interface RequestLimiterOptions {
 const RATE_WINDOW_MS = 1_005;
 
 /**
- * Lowest share of `qps` the run slows down to after repeated over-limit responses. At an eighth,
- * `--qps 200` against a limit of 10 per second drew an over-limit response every 1.4 s for
- * the whole run.
+ * Lowest share of `qps` the run slows down to after repeated over-limit responses. With a floor
+ * of an eighth, `--qps 200` against a fake-server limit of 10 per second drew an over-limit
+ * response every 1.4 s for the whole run.
  */
 const MIN_RATE_FACTOR = 1 / 32;
 
-/** Share of the last rate that drew an over-limit response, which the run climbs back to and keeps. */
+/**
+ * Share of the last rate that drew an over-limit response, which the run climbs back to and keeps.
+ * NOTE: this and the steps below were tuned against the fake server's one-second window. Coze
+ * does not document how it counts, so a real limit may reward other values.
+ */
 const BELOW_OVERSHOOT = 0.9;
 
 /**
@@ -108,7 +112,7 @@ export class RequestLimiter {
    * Pauses and slows the whole run after an over-limit response from Coze. `sentAt` is the
    * request's `Date.now()` when it was sent. A response to a request sent before the last
    * slowdown pauses the run but does not cut the rate again. The requests in flight at an
-   * overshoot tend to be answered alike, so they cut the rate once, not once each.
+   * overshoot tend to get over-limit responses together, so they cut the rate once, not once each.
    */
   reportOverLimit(retryAfterMs: number | undefined, sentAt?: number): void {
     const now = Date.now();
@@ -119,15 +123,15 @@ export class RequestLimiter {
     // starts a pause that requests sent after it wait out.
     if (sentAt !== undefined && sentAt <= this.lastSlowdownAt) return;
 
-    const wasSlowed = this.rateFactor < 1;
     const before = this.rateFactor;
-    const nearLastOvershoot = this.overshootFactor !== undefined && this.rateFactor >= NEAR_OVERSHOOT * this.overshootFactor;
-    this.overshootFactor = this.rateFactor;
-    this.rateFactor = Math.max(MIN_RATE_FACTOR, this.rateFactor * (nearLastOvershoot ? NEAR_OVERSHOOT_CUT : 0.5));
+    const nearLastOvershoot = this.overshootFactor !== undefined && before >= NEAR_OVERSHOOT * this.overshootFactor;
+    this.overshootFactor = before;
+    this.rateFactor = Math.max(MIN_RATE_FACTOR, before * (nearLastOvershoot ? NEAR_OVERSHOOT_CUT : 0.5));
     this.lastSlowdownAt = now;
+
     const fields = { qps: this.qps, slowedToQps: this.effectiveQps(), pauseMs: this.pausedUntil - now };
-    // A warning each time the rate leaves `qps`; each further step is for --log-level debug.
-    if (!wasSlowed) this.logger?.warn(fields, 'Coze answered over-limit; pausing every request and slowing down');
+    // A warning each time the rate leaves `qps`, and a debug line for each further cut.
+    if (before >= 1) this.logger?.warn(fields, 'Coze answered over-limit; pausing every request and slowing down');
     else if (this.rateFactor !== before) this.logger?.debug(fields, 'Coze answered over-limit at the slower rate; slowing down further');
   }
 
