@@ -45,6 +45,7 @@ export {
   batchExitCode,
   runBatch,
   type BatchOptions,
+  type BatchRequestStats,
   type BatchResult,
   type ExecutionOutcome,
 } from './batch/batch-runner.js';

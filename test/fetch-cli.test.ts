@@ -336,6 +336,40 @@ describe('fetch output streams', () => {
     expect(existsSync(execution['manifest'] as string)).toBe(true);
   });
 
+  it('json counts requests and over-limit answers', async () => {
+    const quiet = await startServer();
+    const plain = await run([...fetchArgs(await newOutDir()), '--base-url', quiet.url, '--json'], { COZE_API_TOKEN: TOKEN });
+    const plainRequests = (JSON.parse(plain.stdout) as { requests: Record<string, number> }).requests;
+
+    const nodes = Array.from({ length: 6 }, (_, index) => ({
+      key: `节点${index}`,
+      nodeId: String(300 + index),
+      nodeExecuteUuid: `b2000000-0000-4000-8000-0000000001${String(index).padStart(2, '0')}`,
+      text: `第${index}段`,
+    }));
+    const limited = await startServer({
+      token: TOKEN,
+      rateLimit: { qps: 4, answer: 'http429' },
+      executions: [{ workflowId: WORKFLOW, executeId: DONE, nodes }],
+    });
+    const args = ['fetch', '--workflow-id', WORKFLOW, '--execute-id', DONE, '--qps', '20', '--retry-min-delay', '10ms', '--retries', '10'];
+    const result = await run([...args, '--out', await newOutDir(), '--base-url', limited.url, '--json'], { COZE_API_TOKEN: TOKEN });
+    const requests = (JSON.parse(result.stdout) as { requests: Record<string, number> }).requests;
+    const text = await run([...args, '--out', await newOutDir(), '--base-url', limited.url], { COZE_API_TOKEN: TOKEN });
+
+    expect(plain.code).toBe(0);
+    // The run history, then the two nodes.
+    expect(plainRequests).toEqual({ sent: 3, over_limit_answers: 0, qps: 200, lowest_qps: 200 });
+    expect(result.code).toBe(0);
+    expect(requests['over_limit_answers']).toBeGreaterThan(0);
+    expect(requests['sent']).toBe(7 + requests['over_limit_answers']!);
+    expect(requests['lowest_qps']).toBeLessThan(20);
+    expect(requests['qps']).toBe(20);
+    expect(text.code).toBe(0);
+    expect(text.stderr).toMatch(/Coze answered over-limit \d+ times? in \d+ requests, and slowed the run to [\d.]+ requests per second at its slowest \(--qps 20\)/);
+    expect(plain.stderr).not.toContain('over-limit');
+  });
+
   it('json usage error goes to stdout', async () => {
     const server = await startServer();
     const badValue = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--qps', '0x10', '--json'], { COZE_API_TOKEN: TOKEN });

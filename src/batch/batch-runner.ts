@@ -66,6 +66,18 @@ export interface BatchResult {
   exitCode: number;
   /** The error that stopped the whole batch: a rejected token or a disk that cannot be written. */
   fatalError?: unknown;
+  /** Requests sent to Coze, and over-limit responses, which show whether `qps` is above the plan's limit. */
+  requests: BatchRequestStats;
+}
+
+export interface BatchRequestStats {
+  /** Request attempts, retries included. */
+  sent: number;
+  overLimitAnswers: number;
+  /** The `qps` the run was given. */
+  qps: number;
+  /** The lowest rate that over-limit responses slowed the run to; `qps` when they did not. */
+  lowestQps: number;
 }
 
 
@@ -292,6 +304,11 @@ class Batch {
     }
   }
 
+  private requestStats(): BatchRequestStats {
+    const stats = this.context.limiter.stats();
+    return { sent: stats.started, overLimitAnswers: stats.overLimitAnswers, qps: this.context.limiter.qps, lowestQps: stats.lowestQps };
+  }
+
   private result(items: readonly BatchItem[]): BatchResult {
     const executions = [...items].sort(summaryOrder).map((item) => item.outcome);
     const manifests = executions.flatMap((outcome) => (outcome.manifest === undefined ? [] : [outcome.manifest]));
@@ -301,6 +318,7 @@ class Batch {
       executions,
       manifests,
       exitCode: batchExitCode(executions, this.fatalError),
+      requests: this.requestStats(),
     };
     if (this.fatalError !== undefined) result.fatalError = this.fatalError;
     return result;

@@ -2,7 +2,7 @@ import { RUN_STOPPED_PREFIX, type ExecutionManifest, type ManifestTotals } from 
 import { formatDuration } from '../config/duration.js';
 import { executionSummary } from '../cli/summary.js';
 import { escapeControlCharacters } from '../http/redact.js';
-import type { BatchResult, ExecutionOutcome } from './batch-runner.js';
+import type { BatchRequestStats, BatchResult, ExecutionOutcome } from './batch-runner.js';
 import type { BadLine, ExecutionListFormat } from './input-list.js';
 
 /** Source of the executions, for the summary. */
@@ -44,6 +44,7 @@ export function summaryTable(result: BatchResult, input: InputReport, expiryWarn
     lines.push(`! older than ${formatDuration(expiryWarningMs)}: Coze deletes output-node results 24 hours after the run.`);
   }
   lines.push(...detailLines(result.executions), totalsLine(result, input));
+  if (result.requests.overLimitAnswers > 0) lines.push(overLimitLine(result.requests));
   if (interrupted && result.fatalError === undefined) {
     lines.push('Interrupted: run the same command again to resume; entries saved so far are kept.');
   }
@@ -58,6 +59,12 @@ export function summaryDocument(result: BatchResult, input: InputReport, exitCod
     input: { source: input.source, format: input.format, executions: result.executions.length, duplicate_lines: input.duplicateLines },
     bad_lines: input.badLines,
     totals: batchTotals(result),
+    requests: {
+      sent: result.requests.sent,
+      over_limit_answers: result.requests.overLimitAnswers,
+      qps: result.requests.qps,
+      lowest_qps: roundedQps(result.requests.lowestQps),
+    },
     executions: result.executions.map((outcome) => outcomeDocument(outcome, result)),
   };
 }
@@ -165,6 +172,20 @@ function totalsLine(result: BatchResult, input: InputReport): string {
   if (input.badLines.length > 0) parts.push(plural(input.badLines.length, 'bad input line'));
   if (input.duplicateLines.length > 0) parts.push(`${input.duplicateLines.length} duplicate lines skipped`);
   return `${parts.join('; ')} -> ${result.outDir}`;
+}
+
+/** Formats the line that counts over-limit answers and the slowest rate they forced on the run. */
+function overLimitLine(requests: BatchRequestStats): string {
+  return (
+    `Coze answered over-limit ${plural(requests.overLimitAnswers, 'time')} in ${plural(requests.sent, 'request')}, ` +
+    `and slowed the run to ${roundedQps(requests.lowestQps)} requests per second at its slowest (--qps ${requests.qps}). ` +
+    'A --qps within what your plan allows, less what other jobs on the same account use, avoids the pauses.'
+  );
+}
+
+/** Rounds a rate for people: whole numbers as they are, others to two decimals. */
+function roundedQps(qps: number): number {
+  return Math.round(qps * 100) / 100;
 }
 
 function batchTotals(result: BatchResult) {

@@ -16,6 +16,18 @@ export interface RequestLimiterOptions {
   recoveryAfterMs?: number;
 }
 
+/** What the limiter did over a run. */
+export interface LimiterStats {
+  /** Request attempts started, retries included. */
+  started: number;
+  /** Over-limit responses from Coze: HTTP 429 or code 4020. */
+  overLimitAnswers: number;
+  /** Requests per second allowed now, below `qps` while the run is slowed. */
+  effectiveQps: number;
+  /** The lowest rate the run was slowed to; `qps` when it never was. */
+  lowestQps: number;
+}
+
 /**
  * The window Coze counts requests in. Coze states its limits per second; 5 ms on top
  * absorbs rounding of the two clocks to whole milliseconds.
@@ -79,6 +91,8 @@ export class RequestLimiter {
   private overshootFactor: number | undefined;
   private overLimitAnswers = 0;
   private started = 0;
+  /** The lowest rate factor of the run, for the summary. */
+  private lowestRateFactor = 1;
 
   constructor(options: RequestLimiterOptions) {
     this.qps = options.qps;
@@ -127,6 +141,7 @@ export class RequestLimiter {
     const nearLastOvershoot = this.overshootFactor !== undefined && before >= NEAR_OVERSHOOT * this.overshootFactor;
     this.overshootFactor = before;
     this.rateFactor = Math.max(MIN_RATE_FACTOR, before * (nearLastOvershoot ? NEAR_OVERSHOOT_CUT : 0.5));
+    this.lowestRateFactor = Math.min(this.lowestRateFactor, this.rateFactor);
     this.lastSlowdownAt = now;
 
     const fields = { qps: this.qps, slowedToQps: this.effectiveQps(), pauseMs: this.pausedUntil - now };
@@ -136,8 +151,13 @@ export class RequestLimiter {
   }
 
   /** Counts of what the limiter did, for the summary and the benchmark. */
-  stats(): { started: number; overLimitAnswers: number; effectiveQps: number } {
-    return { started: this.started, overLimitAnswers: this.overLimitAnswers, effectiveQps: this.effectiveQps() };
+  stats(): LimiterStats {
+    return {
+      started: this.started,
+      overLimitAnswers: this.overLimitAnswers,
+      effectiveQps: this.effectiveQps(),
+      lowestQps: this.qps * this.lowestRateFactor,
+    };
   }
 
   private effectiveQps(): number {
