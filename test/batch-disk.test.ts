@@ -2,6 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import type { ExecutionManifest } from '../src/index.js';
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { BATCH_TOKEN, BATCH_WORKFLOW, batchScenario, Cleanups, savedExecution } from './helpers/batch-fixtures.js';
 import { CLI_PATH, runInMountNamespace } from './helpers/run-cli.js';
@@ -64,6 +65,38 @@ async function fetchOnSmallDisk(server: FakeCozeServer, size: string): Promise<{
   };
 }
 
+/**
+ * Archives the first execution alone on a tmpfs of `size`, then `EXECUTIONS` on the same disk,
+ * and returns both exit codes and the first execution's manifest after the second run.
+ */
+async function rerunOnSmallDisk(server: FakeCozeServer, size: string): Promise<{ firstExit: number; secondExit: number; manifest: ExecutionManifest }> {
+  const out = await cleanups.folder('coze-batch-disk-');
+  const lists = [`${out}.first`, `${out}.second`];
+  const manifestCopy = `${out}.manifest`;
+  cleanups.add(async () => {
+    await Promise.all([...lists, manifestCopy].map((file) => rm(file, { force: true })));
+  });
+
+  const cli = [process.execPath, CLI_PATH, 'fetch', '--base-url', server.url, '--out', out, '--qps', '200', '--retry-min-delay', '10ms', '--quiet', '--from']
+    .map((part) => `'${part}'`)
+    .join(' ');
+  const script = [
+    `printf '%s\\n' '${BATCH_WORKFLOW} ${EXECUTIONS[0]}' > '${lists[0]}'`,
+    `printf '%s\\n' ${EXECUTIONS.map((id) => `'${BATCH_WORKFLOW} ${id}'`).join(' ')} > '${lists[1]}'`,
+    `mount -t tmpfs -o size=${size} tmpfs '${out}' || exit 97`,
+    `${cli} '${lists[0]}'; echo "FIRST=$?"`,
+    `${cli} '${lists[1]}'; echo "SECOND=$?"`,
+    `cp '${out}/${BATCH_WORKFLOW}/${EXECUTIONS[0]}/manifest.json' '${manifestCopy}'`,
+  ].join('\n');
+  const output = await runInMountNamespace(script, { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN });
+
+  return {
+    firstExit: Number(/FIRST=(\d+)/.exec(output)?.[1]),
+    secondExit: Number(/SECOND=(\d+)/.exec(output)?.[1]),
+    manifest: JSON.parse(await readFile(manifestCopy, 'utf8')) as ExecutionManifest,
+  };
+}
+
 describe('full disk', () => {
   it('stops the batch with exit 1', async () => {
     const server = await cleanups.server(largeScenario());
@@ -92,5 +125,23 @@ describe('full disk', () => {
     expect(run.stderr).toContain('execution.json');
     expect(server.countRequests({ route: 'run_history' })).toBe(1);
     expect(server.countRequests({ route: 'execute_node' })).toBe(0);
+  });
+
+  it('keeps a complete manifest on re-run', async () => {
+    // The run history of about 60 KB is saved twice, as execution.json and as the inline output.
+    // The disk takes both and the outputs, but not a second execution.json beside the first.
+    const server = await cleanups.server(
+      batchScenario(EXECUTIONS.map((executeId) => ({ ...savedExecution(executeId), record: { output: { Output: '字'.repeat(20_000) } } }))),
+    );
+    const run = await rerunOnSmallDisk(server, '152k');
+
+    expect(run.firstExit).toBe(0);
+    expect(run.secondExit).toBe(1);
+    // The batch stopped before it listed this execution's outputs, so only the earlier entries can list its files.
+    expect(run.manifest.complete).toBe(true);
+    expect(run.manifest.stopped).toBeUndefined();
+    expect(run.manifest.nodes.map((node) => node.status)).toEqual(['saved', 'saved', 'saved']);
+    expect(run.manifest.totals.saved).toBe(run.manifest.totals.entries);
+    expect(server.countRequests({ route: 'run_history', executeId: EXECUTIONS[0] })).toBe(2);
   });
 });

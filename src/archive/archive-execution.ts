@@ -90,7 +90,8 @@ export class ExecutionArchiver {
    * because a batch prepares every execution before it archives the first.
    */
   private plan: OutputPlan | undefined;
-  private runHistoryRead = false;
+  /** True once `archiveOutputs` has listed the planned entries, each starting from the earlier run's. */
+  private outputsListed = false;
   private prepared = false;
   /** The write of execution.json, which runs while the outputs are fetched. It never rejects. */
   private executionSaved: Promise<void> = Promise.resolve();
@@ -130,7 +131,6 @@ export class ExecutionArchiver {
       this.context.logger.info(this.ids(), 'execution started');
       const parsed = await this.readRunHistory(runHistory);
       record = parsed?.record;
-      this.runHistoryRead = parsed !== undefined;
       if (parsed !== undefined) this.plan = planOutputs(parsed);
       else this.ageFromEarlierRun();
     } catch (error) {
@@ -330,6 +330,7 @@ export class ExecutionArchiver {
 
   private async archiveOutputs({ planned, isRunning, isTrimmed }: OutputPlan): Promise<void> {
     this.manifest.nodes = planned.map((entry) => this.startingEntry(entry));
+    this.outputsListed = true;
     await this.keepUnlisted(new Set(planned.map((entry) => entry.key)));
 
     // Workers take entries one at a time, so waiting work costs memory per worker, not per
@@ -729,9 +730,9 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps an earlier run's entries and execution fields when the run history cannot be read
-   * now (a network fault, a rejected token), so a failed re-run keeps every saved output listed.
-   * `recheckCarried` checks each entry's file. Returns true when every saved file checked out.
+   * Keeps an earlier run's entries and execution fields when this run stops before it lists the
+   * outputs (a network fault, a rejected token, a full disk), so a failed re-run keeps every saved
+   * output listed. `recheckCarried` checks each entry's file. Returns true when every saved file checked out.
    */
   private async carryPrevious(): Promise<boolean> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
@@ -750,6 +751,13 @@ export class ExecutionArchiver {
       if (target[field] === null && earlier[field] !== undefined) target[field] = earlier[field];
     }
     return intact;
+  }
+
+  /** Returns true when execution.json still has the sha256 that the earlier manifest recorded. */
+  private async executionFileAsRecorded(): Promise<boolean> {
+    const recorded = this.previousFields?.['execution_sha256'];
+    if (typeof recorded !== 'string') return false;
+    return (await digestFile(path.join(this.folder, EXECUTION_FILE)))?.sha256 === recorded;
   }
 
   /**
@@ -825,10 +833,11 @@ export class ExecutionArchiver {
 
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
-    const carriedIntact = !this.runHistoryRead && (await this.carryPrevious());
-    // A run that never read this run history learned nothing new about the execution, so a
-    // rejected token, an outage or a stop does not turn a complete archive into an unfinished one.
-    const keepEarlierManifest = carriedIntact && this.previousFields?.['complete'] === true;
+    // A run stopped before it listed the outputs, by a rejected token, an outage, a stop or a full
+    // disk, checked none of them. The earlier run's entries stay listed, and a complete archive
+    // whose files all check out is not turned into an unfinished one.
+    const carriedIntact = !this.outputsListed && (await this.carryPrevious());
+    const keepEarlierManifest = carriedIntact && this.previousFields?.['complete'] === true && (await this.executionFileAsRecorded());
     const interrupted = this.context.signal.aborted;
     for (const entry of m.nodes) {
       if (entry.status === 'pending' && entry.reason === undefined) entry.reason = interrupted ? 'interrupted' : 'not_started';
@@ -845,7 +854,7 @@ export class ExecutionArchiver {
         // The result reports this run's error or stop, and its `complete` matches the file.
         this.snapshot();
         m.complete = true;
-        this.context.logger.info(this.ids(), 'run history not read again; manifest.json of the complete archive is left as it was');
+        this.context.logger.info(this.ids(), 'outputs not checked again; manifest.json of the complete archive is left as it was');
       } else {
         await this.writer.flush();
       }
