@@ -307,6 +307,18 @@ describe('input formats', () => {
     expect(server.countRequests({ route: 'run_history' })).toBe(1);
   });
 
+  it('footer counts one duplicate line', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList([`${BATCH_WORKFLOW} ${IDS.saved}`, `${BATCH_WORKFLOW} ${IDS.saved}`]);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out)]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('; 1 duplicate line skipped -> ');
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+  });
+
   it('plain list all valid exits 0', async () => {
     const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
     const out = await cleanups.folder();
@@ -388,6 +400,24 @@ describe('usage errors', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('line 2');
     expect(result.stderr).toContain('No valid execution');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('comments-only list exits 0', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList(['# nothing finished this hour', '']);
+
+    const text = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out)]);
+    const json = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json']);
+    const summary = JSON.parse(json.stdout) as Summary;
+
+    expect(text.code).toBe(0);
+    expect(text.stderr).toContain('The list names no execution, so there was nothing to archive.');
+    expect(json.code).toBe(0);
+    expect(summary.exit_code).toBe(0);
+    expect(summary.executions).toEqual([]);
+    expect(summary.totals['executions']).toBe(0);
     expect(server.requests).toHaveLength(0);
   });
 
@@ -488,6 +518,18 @@ describe('dry run', () => {
     expect(server.requests).toHaveLength(0);
     // The check of --out leaves nothing behind.
     expect(readdirSync(out)).toEqual(['a-file']);
+  });
+
+  it('comments-only list plans exit 0', async () => {
+    const server = await cleanups.server(batchScenario([savedExecution()]));
+    const out = await cleanups.folder();
+    const list = await writeList(['# nothing finished this hour']);
+
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run']);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('The list names no execution, so a run would archive nothing and exit 0.');
+    expect(server.requests).toHaveLength(0);
   });
 
   it('nothing valid exits 2', async () => {

@@ -359,10 +359,10 @@ describe('fetch output streams', () => {
 
     expect(plain.code).toBe(0);
     // The run history, then the two nodes.
-    expect(plainRequests).toEqual({ sent: 3, over_limit_answers: 0, qps: 200, lowest_qps: 200 });
+    expect(plainRequests).toEqual({ sent: 3, over_limit_responses: 0, qps: 200, lowest_qps: 200 });
     expect(result.code).toBe(0);
-    expect(requests['over_limit_answers']).toBeGreaterThan(0);
-    expect(requests['sent']).toBe(7 + requests['over_limit_answers']!);
+    expect(requests['over_limit_responses']).toBeGreaterThan(0);
+    expect(requests['sent']).toBe(7 + requests['over_limit_responses']!);
     expect(requests['lowest_qps']).toBeLessThan(20);
     expect(requests['qps']).toBe(20);
     expect(text.code).toBe(0);

@@ -69,9 +69,14 @@ describe('rate limiting', () => {
     const slowdowns = lines.filter((line) => line['level'] === 40 && String(line.msg).includes('slowing down'));
     const overLimitRetries = manifest.nodes.filter((node) => node.attempts > 1);
 
+    const retryLines = lines.filter((line) => line.msg === 'request failed; retrying');
+
     expect(manifest.totals.saved).toBe(24);
     expect(server.overLimitCount()).toBeGreaterThan(0);
     expect(slowdowns).toHaveLength(1);
+    // The slowdown's warning stands for the retries after over-limit responses, which log at debug level.
+    expect(retryLines.length).toBeGreaterThan(0);
+    expect(retryLines.filter((line) => line['level'] !== 20)).toEqual([]);
     expect(overLimitRetries.length).toBeGreaterThan(0);
     // Without the shared pause, each of the 24 nodes would hit the wall several times.
     expect(server.overLimitCount()).toBeLessThan(24);

@@ -191,7 +191,7 @@ describe('verify', () => {
     // Nothing saved is damaged, so the exit code stays 0, and the text names what is missing and why.
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Archive intact.');
-    expect(text.stdout).toContain('Not complete: 1 entry not saved; fetch reports why. They expired in Coze, so no re-run can fetch them.');
+    expect(text.stdout).toContain('Not complete: 1 entry not saved; fetch reports why. It expired in Coze, so no re-run can fetch it.');
     expect(text.stdout).toContain(
       `Not complete: ${manifest}: the run stopped early: ${stopped}; a fetch of this execution within 24 hours of its run fetches the rest`,
     );
@@ -354,7 +354,7 @@ describe('verify', () => {
 
     const result = await runBatchCli(['verify', out, '--json']);
     const report = JSON.parse(result.stdout) as VerifyReport;
-    const reason = 'manifest.json missing from a folder that holds an execution\'s files, so they cannot be checked; a fetch of this execution writes it again';
+    const reason = 'manifest.json missing from a folder laid out as an execution\'s, so its files cannot be checked; a fetch of this execution writes it again';
 
     expect(result.code).toBe(1);
     expect(report.intact).toBe(false);

@@ -165,7 +165,7 @@ export async function verifyArchive(dir: string): Promise<VerifyReport> {
     report.invalid.push({
       path: manifestName,
       manifest: manifestName,
-      reason: `${MANIFEST_FILE} missing from a folder that holds an execution's files, so they cannot be checked; a fetch of this execution writes it again`,
+      reason: `${MANIFEST_FILE} missing from a folder laid out as an execution's, so its files cannot be checked; a fetch of this execution writes it again`,
     });
   }
 

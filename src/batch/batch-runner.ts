@@ -73,7 +73,7 @@ export interface BatchResult {
 export interface BatchRequestStats {
   /** Request attempts, retries included. */
   sent: number;
-  overLimitAnswers: number;
+  overLimitResponses: number;
   /** The `qps` the run was given. */
   qps: number;
   /** The lowest rate that over-limit responses slowed the run to; `qps` when they did not. */
@@ -306,7 +306,7 @@ class Batch {
 
   private requestStats(): BatchRequestStats {
     const stats = this.context.limiter.stats();
-    return { sent: stats.started, overLimitAnswers: stats.overLimitAnswers, qps: this.context.limiter.qps, lowestQps: stats.lowestQps };
+    return { sent: stats.started, overLimitResponses: stats.overLimitAnswers, qps: this.context.limiter.qps, lowestQps: stats.lowestQps };
   }
 
   private result(items: readonly BatchItem[]): BatchResult {

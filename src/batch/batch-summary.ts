@@ -43,8 +43,9 @@ export function summaryTable(result: BatchResult, input: InputReport, expiryWarn
   if (result.executions.some((outcome) => outcome.expiryWarning)) {
     lines.push(`! older than ${formatDuration(expiryWarningMs)}: Coze deletes output-node results 24 hours after the run.`);
   }
+  if (result.executions.length === 0) lines.push('The list names no execution, so there was nothing to archive.');
   lines.push(...detailLines(result.executions), totalsLine(result, input));
-  if (result.requests.overLimitAnswers > 0) lines.push(overLimitLine(result.requests));
+  if (result.requests.overLimitResponses > 0) lines.push(overLimitLine(result.requests));
   if (interrupted && result.fatalError === undefined) {
     lines.push('Interrupted: run the same command again to resume; entries saved so far are kept.');
   }
@@ -61,7 +62,7 @@ export function summaryDocument(result: BatchResult, input: InputReport, exitCod
     totals: batchTotals(result),
     requests: {
       sent: result.requests.sent,
-      over_limit_answers: result.requests.overLimitAnswers,
+      over_limit_responses: result.requests.overLimitResponses,
       qps: result.requests.qps,
       lowest_qps: roundedQps(result.requests.lowestQps),
     },
@@ -170,14 +171,14 @@ function totalsLine(result: BatchResult, input: InputReport): string {
       `${t.pending} pending, ${t.flagged} flagged, ${t.bytes} bytes`,
   ];
   if (input.badLines.length > 0) parts.push(plural(input.badLines.length, 'bad input line'));
-  if (input.duplicateLines.length > 0) parts.push(`${input.duplicateLines.length} duplicate lines skipped`);
+  if (input.duplicateLines.length > 0) parts.push(`${plural(input.duplicateLines.length, 'duplicate line')} skipped`);
   return `${parts.join('; ')} -> ${result.outDir}`;
 }
 
-/** Formats the line that counts over-limit answers and the slowest rate they forced on the run. */
+/** Formats the line that counts over-limit responses and the slowest rate they forced on the run. */
 function overLimitLine(requests: BatchRequestStats): string {
   return (
-    `Coze answered over-limit ${plural(requests.overLimitAnswers, 'time')} in ${plural(requests.sent, 'request')}, ` +
+    `Coze answered over-limit ${plural(requests.overLimitResponses, 'time')} in ${plural(requests.sent, 'request')}, ` +
     `and slowed the run to ${roundedQps(requests.lowestQps)} requests per second at its slowest (--qps ${requests.qps}). ` +
     'A --qps within what your plan allows, less what other jobs on the same account use, avoids the pauses.'
   );

@@ -25,7 +25,7 @@ export interface DryRunPlan {
 export function planDryRun(targets: readonly ExecutionTarget[], input: InputReport, waitMs: number, baseUrl: string): DryRunPlan {
   const executions = targets.length;
   let exitCode: number = EXIT_CODES.ok;
-  if (executions === 0) exitCode = EXIT_CODES.usage;
+  if (executions === 0 && input.badLines.length > 0) exitCode = EXIT_CODES.usage;
   else if (input.badLines.length > 0) exitCode = EXIT_CODES.failed;
   return { executions, first: targets[0], runHistoryCalls: executions, waitMs, input, baseUrl, exitCode };
 }
@@ -38,7 +38,8 @@ export function dryRunText(plan: DryRunPlan): string {
   ];
   if (plan.first !== undefined) lines.push(`First: workflow_id ${plan.first.workflowId}, execute_id ${plan.first.executeId}.`);
   lines.push(`Requests would go to ${plan.baseUrl}; every other setting is valid too.`);
-  if (plan.executions === 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
+  if (plan.executions === 0 && plan.input.badLines.length > 0) lines.push('No valid execution: each line needs a workflow_id and an execute_id of digits.');
+  else if (plan.executions === 0) lines.push('The list names no execution, so a run would archive nothing and exit 0.');
   if (plan.waitMs > 0) lines.push(waitNote(plan.waitMs));
   if (plan.input.badLines.length > 0) lines.push(`${plural(plan.input.badLines.length, 'bad input line')}, listed on stderr.`);
   if (plan.input.duplicateLines.length > 0) lines.push(`${plural(plan.input.duplicateLines.length, 'duplicate line')} would be skipped.`);

@@ -18,7 +18,7 @@ export function verifyCommand(environment: CliEnvironment): Command {
     .option('--require-complete', 'exit 1 also when anything is not complete: an entry not saved, an execution error, a run that stopped early')
     .addHelpText(
       'after',
-      '\nExit codes: 0 intact (and complete, with --require-complete); 1 missing, altered, unexpected, temporary or invalid files, or with --require-complete anything not complete; 2 DIR missing or without a manifest.',
+      '\nExit codes: 0 intact (and complete, with --require-complete); 1 missing, altered, unexpected, temporary or invalid files, or with --require-complete anything not complete; 2 DIR missing, or holding neither a manifest nor a folder laid out as an execution\'s.',
     )
     .action(async (dir: string, flags: VerifyFlags) => {
       // Imported here, not at the top, so `--help` does not load them.
@@ -73,8 +73,8 @@ function refetchLine(report: VerifyReport, plural: Plural): string {
   const { entries_not_saved: notSaved, entries_expired: expired, entries_malformed: malformed, entries_past_retention: pastRetention } = report;
   const head = `Not complete: ${plural(notSaved, 'entry', 'entries')} not saved; fetch reports why.`;
   if (malformed === 0 && pastRetention === 0) {
-    if (expired === 0) return `${head} A re-run within 24 hours of the run fetches them.`;
-    if (expired === notSaved) return `${head} They expired in Coze, so no re-run can fetch them.`;
+    if (expired === 0) return `${head} A re-run within 24 hours of the run fetches ${notSaved === 1 ? 'it' : 'them'}.`;
+    if (expired === notSaved) return `${head} ${notSaved === 1 ? 'It' : 'They'} expired in Coze, so no re-run can fetch ${notSaved === 1 ? 'it' : 'them'}.`;
     return `${head} ${expired} of them expired in Coze, so no re-run can fetch those; a re-run within 24 hours of the run fetches the others.`;
   }
 

@@ -77,7 +77,9 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
         }
 
         const willRetry = decision.retry && retriesLeft > 0;
-        logger?.[willRetry ? 'warn' : 'debug'](
+        // The limiter warns once per slowdown and the summary counts over-limit responses, so a
+        // warning for each of their retries would only repeat it.
+        logger?.[willRetry && !decision.overLimit ? 'warn' : 'debug'](
           { ...logFields, attempt: attemptNumber, retriesLeft, ...describeForLog(error) },
           willRetry ? 'request failed; retrying' : 'request failed; not retrying',
         );
