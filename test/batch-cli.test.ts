@@ -520,18 +520,6 @@ describe('dry run', () => {
     expect(readdirSync(out)).toEqual(['a-file']);
   });
 
-  it('comments-only list plans exit 0', async () => {
-    const server = await cleanups.server(batchScenario([savedExecution()]));
-    const out = await cleanups.folder();
-    const list = await writeList(['# nothing finished this hour']);
-
-    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--dry-run']);
-
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain('The list names no execution, so a run would archive nothing and exit 0.');
-    expect(server.requests).toHaveLength(0);
-  });
-
   it('nothing valid exits 2', async () => {
     const server = await cleanups.server(batchScenario([savedExecution()]));
     const out = await cleanups.folder();
