@@ -52,9 +52,13 @@ describe('fake server CLI', () => {
     expect(body.code).toBe(0);
     expect(body.data[0]?.execute_id).toBe('7431826405913470001');
 
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.kill('SIGTERM');
-    const [code] = await once(child, 'exit');
+    // 'close' waits for stderr to end, where 'exit' may come first.
+    const [code] = await once(child, 'close');
     expect(code).toBe(0);
+    expect(stderr).toBe('served 1 request: 1 run_history, 0 execute_node, 0 over-limit\n');
   });
 
   it('exits 2 without --scenario', async () => {

@@ -66,8 +66,14 @@ async function main(): Promise<void> {
   const server = await startFakeCozeServer(options);
   process.stdout.write(`listening on ${server.url}\n`);
 
-  // Closing destroys every socket and timer, so the process then exits on its own.
+  // Closing destroys every socket and timer, so the process then exits on its own. The counts
+  // let a user check what a client reports against what the server saw.
   const stop = (): void => {
+    const count = (route: 'run_history' | 'execute_node'): number => server.countRequests({ route });
+    process.stderr.write(
+      `served ${server.requests.length} ${server.requests.length === 1 ? 'request' : 'requests'}: ${count('run_history')} run_history, ${count('execute_node')} execute_node, ` +
+        `${server.overLimitCount()} over-limit\n`,
+    );
     void server.close();
   };
   process.once('SIGINT', stop);
