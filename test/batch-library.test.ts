@@ -381,7 +381,7 @@ describe('entries in the result', () => {
 
 describe('summary table', () => {
   it('an interrupted run says how to resume', () => {
-    const requests = { sent: 0, overLimitResponses: 0, qps: 20, lowestQps: 20 };
+    const requests = { sent: 0, overLimitResponses: 0, qps: 20, lowestQps: 20, lowestOverLimitQps: undefined };
     const result = { outDir: '/archive', startedAt: new Date(0).toISOString(), executions: [], manifests: [], exitCode: 130, requests };
     const input = { source: null, format: null, badLines: [], duplicateLines: [] };
 

@@ -336,7 +336,7 @@ describe('fetch output streams', () => {
     expect(existsSync(execution['manifest'] as string)).toBe(true);
   });
 
-  it('json counts requests and over-limit answers', async () => {
+  it('json counts requests and over-limit responses', async () => {
     const quiet = await startServer();
     const plain = await run([...fetchArgs(await newOutDir()), '--base-url', quiet.url, '--json'], { COZE_API_TOKEN: TOKEN });
     const plainRequests = (JSON.parse(plain.stdout) as { requests: Record<string, number> }).requests;
@@ -359,14 +359,18 @@ describe('fetch output streams', () => {
 
     expect(plain.code).toBe(0);
     // The run history, then the two nodes.
-    expect(plainRequests).toEqual({ sent: 3, over_limit_responses: 0, qps: 200, lowest_qps: 200 });
+    expect(plainRequests).toEqual({ sent: 3, over_limit_responses: 0, qps: 200, lowest_qps: 200, lowest_over_limit_qps: null });
     expect(result.code).toBe(0);
     expect(requests['over_limit_responses']).toBeGreaterThan(0);
     expect(requests['sent']).toBe(7 + requests['over_limit_responses']!);
     expect(requests['lowest_qps']).toBeLessThan(20);
     expect(requests['qps']).toBe(20);
+    // The server allows 4 per second, so the rate that still drew an over-limit response is above 4, and at most --qps.
+    expect(requests['lowest_over_limit_qps']).toBeGreaterThan(4);
+    expect(requests['lowest_over_limit_qps']).toBeLessThanOrEqual(20);
     expect(text.code).toBe(0);
-    expect(text.stderr).toMatch(/Coze answered over-limit \d+ times? in \d+ requests, and slowed the run to [\d.]+ requests per second at its slowest \(--qps 20\)/);
+    expect(text.stderr).toMatch(/Coze answered over-limit \d+ times? in \d+ requests, so the rate it allows this run is below [\d.]+ requests per second, the lowest that drew one\./);
+    expect(text.stderr).toMatch(/The run slowed to [\d.]+ at its slowest \(--qps 20\)\. A --qps under that limit avoids the pauses\./);
     expect(plain.stderr).not.toContain('over-limit');
   });
 

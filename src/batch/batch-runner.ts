@@ -78,6 +78,8 @@ export interface BatchRequestStats {
   qps: number;
   /** The lowest rate that over-limit responses slowed the run to; `qps` when they did not. */
   lowestQps: number;
+  /** The lowest rate at which Coze still returned an over-limit response, or undefined without one. */
+  lowestOverLimitQps: number | undefined;
 }
 
 
@@ -306,7 +308,13 @@ class Batch {
 
   private requestStats(): BatchRequestStats {
     const stats = this.context.limiter.stats();
-    return { sent: stats.started, overLimitResponses: stats.overLimitAnswers, qps: this.context.limiter.qps, lowestQps: stats.lowestQps };
+    return {
+      sent: stats.started,
+      overLimitResponses: stats.overLimitAnswers,
+      qps: this.context.limiter.qps,
+      lowestQps: stats.lowestQps,
+      lowestOverLimitQps: stats.lowestOverLimitQps,
+    };
   }
 
   private result(items: readonly BatchItem[]): BatchResult {

@@ -65,6 +65,7 @@ export function summaryDocument(result: BatchResult, input: InputReport, exitCod
       over_limit_responses: result.requests.overLimitResponses,
       qps: result.requests.qps,
       lowest_qps: roundedQps(result.requests.lowestQps),
+      lowest_over_limit_qps: result.requests.lowestOverLimitQps === undefined ? null : roundedQps(result.requests.lowestOverLimitQps),
     },
     executions: result.executions.map((outcome) => outcomeDocument(outcome, result)),
   };
@@ -175,12 +176,14 @@ function totalsLine(result: BatchResult, input: InputReport): string {
   return `${parts.join('; ')} -> ${result.outDir}`;
 }
 
-/** Formats the line that counts over-limit responses and the slowest rate they forced on the run. */
+/** Formats the line that counts over-limit responses, with the lowest rate that drew one and the slowest rate they forced. */
 function overLimitLine(requests: BatchRequestStats): string {
+  // The first over-limit response always cuts the rate and sets this rate, so the fallback never shows.
+  const limit = roundedQps(requests.lowestOverLimitQps ?? requests.qps);
   return (
     `Coze answered over-limit ${plural(requests.overLimitResponses, 'time')} in ${plural(requests.sent, 'request')}, ` +
-    `and slowed the run to ${roundedQps(requests.lowestQps)} requests per second at its slowest (--qps ${requests.qps}). ` +
-    'A --qps within what your plan allows, less what other jobs on the same account use, avoids the pauses.'
+    `so the rate it allows this run is below ${limit} requests per second, the lowest that drew one. ` +
+    `The run slowed to ${roundedQps(requests.lowestQps)} at its slowest (--qps ${requests.qps}). A --qps under that limit avoids the pauses.`
   );
 }
 

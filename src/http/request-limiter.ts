@@ -16,16 +16,18 @@ export interface RequestLimiterOptions {
   recoveryAfterMs?: number;
 }
 
-/** What the limiter did over a run. */
+/** Counts and rates from one run of the limiter. */
 export interface LimiterStats {
   /** Request attempts started, retries included. */
   started: number;
-  /** Over-limit responses from Coze: HTTP 429 or code 4020. */
+  /** Over-limit responses from Coze: HTTP 429, or code 4009, 4013 or 4020. */
   overLimitAnswers: number;
   /** Requests per second allowed now, below `qps` while the run is slowed. */
   effectiveQps: number;
   /** The lowest rate the run was slowed to; `qps` when it never was. */
   lowestQps: number;
+  /** The lowest rate in force when an over-limit response cut it, or undefined before the first cut. */
+  lowestOverLimitQps: number | undefined;
 }
 
 /**
@@ -93,6 +95,8 @@ export class RequestLimiter {
   private started = 0;
   /** The lowest rate factor of the run, for the summary. */
   private lowestRateFactor = 1;
+  /** The lowest rate factor that drew an over-limit response, for the summary's advice on `qps`. */
+  private lowestOvershootFactor: number | undefined;
 
   constructor(options: RequestLimiterOptions) {
     this.qps = options.qps;
@@ -140,6 +144,7 @@ export class RequestLimiter {
     const before = this.rateFactor;
     const nearLastOvershoot = this.overshootFactor !== undefined && before >= NEAR_OVERSHOOT * this.overshootFactor;
     this.overshootFactor = before;
+    this.lowestOvershootFactor = Math.min(this.lowestOvershootFactor ?? before, before);
     this.rateFactor = Math.max(MIN_RATE_FACTOR, before * (nearLastOvershoot ? NEAR_OVERSHOOT_CUT : 0.5));
     this.lowestRateFactor = Math.min(this.lowestRateFactor, this.rateFactor);
     this.lastSlowdownAt = now;
@@ -157,6 +162,7 @@ export class RequestLimiter {
       overLimitAnswers: this.overLimitAnswers,
       effectiveQps: this.effectiveQps(),
       lowestQps: this.qps * this.lowestRateFactor,
+      lowestOverLimitQps: this.lowestOvershootFactor === undefined ? undefined : this.qps * this.lowestOvershootFactor,
     };
   }
 

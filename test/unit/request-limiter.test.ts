@@ -105,7 +105,7 @@ describe('RequestLimiter', () => {
 
     for (let report = 0; report < 7; report += 1) limiter.reportOverLimit(1);
 
-    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 7, effectiveQps: 1.25, lowestQps: 1.25 });
+    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 7, effectiveQps: 1.25, lowestQps: 1.25, lowestOverLimitQps: 1.25 });
   });
 
   it('request sent in the cut millisecond', () => {
@@ -132,11 +132,11 @@ describe('RequestLimiter', () => {
 
     // Requests in flight together get over-limit responses together.
     for (let report = 0; report < 3; report += 1) limiter.reportOverLimit(1, sentBeforeAnswers);
-    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 3, effectiveQps: 20, lowestQps: 20 });
+    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 3, effectiveQps: 20, lowestQps: 20, lowestOverLimitQps: 40 });
 
     // A request sent at the slower rate, after the cut, that still gets an over-limit response halves it again.
     limiter.reportOverLimit(1, Date.now() + 1);
-    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 4, effectiveQps: 10, lowestQps: 10 });
+    expect(limiter.stats()).toEqual({ started: 0, overLimitAnswers: 4, effectiveQps: 10, lowestQps: 10, lowestOverLimitQps: 20 });
   });
 
   it('rate restored after quiet period', async () => {
