@@ -94,8 +94,8 @@ export interface AtomicFileWriter {
  * nearly all of it copying into the page cache. Calls of 64 KiB took 40 to 60 ms. Larger calls
  * probably get larger cache pages, from memory the host had not backed yet. The calls are
  * synchronous, because through the thread pool so many of them cost the main thread more than
- * the copies: in 8 rounds of the bytes-bound bench in turns, 0.964 × the baseline's speed,
- * against 0.866 × for calls of 256 KiB through the pool.
+ * the copies. In 8 rounds of the bytes-bound bench in turns, they ran at 0.964 × the baseline's
+ * speed, and calls of 256 KiB through the pool at 0.866 ×.
  */
 const GATHER_BYTES = 64 * 1024;
 
