@@ -264,7 +264,7 @@ describe('input mistakes', () => {
 
     const result = await runCli(['fetch', '--from', list, '--dry-run'], { env: {} });
 
-    // A pruned cron list is no mistake, so the plan says the run would do nothing and exit 0.
+    // A pruned cron list is no mistake, so the plan reports that the run would archive nothing and exit 0.
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('The list names no execution, so a run would archive nothing and exit 0.');
     expect(result.stderr).not.toContain('No valid execution');

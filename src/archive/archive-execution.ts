@@ -730,9 +730,8 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps an earlier run's entries and execution fields when this run stops before it lists the
-   * outputs (a network fault, a rejected token, a full disk), so a failed re-run keeps every saved
-   * output listed. `recheckCarried` checks each entry's file. Returns true when every saved file checked out.
+   * Keeps the earlier run's entries and execution fields when this run stops before it lists the
+   * outputs, and checks each entry's file. Returns true when every saved file checks out.
    */
   private async carryPrevious(): Promise<boolean> {
     this.manifest.nodes = [...this.previous.values()] as unknown as ManifestEntry[];
@@ -833,9 +832,9 @@ export class ExecutionArchiver {
 
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
-    // A run stopped before it listed the outputs, by a rejected token, an outage, a stop or a full
-    // disk, checked none of them. The earlier run's entries stay listed, and a complete archive
-    // whose files all check out is not turned into an unfinished one.
+    // A run that stopped before listing the outputs (rejected token, outage, signal, full disk)
+    // checked none of them, so the earlier entries stay listed. A complete archive whose files
+    // all check out keeps its manifest as it was.
     const carriedIntact = !this.outputsListed && (await this.carryPrevious());
     const keepEarlierManifest = carriedIntact && this.previousFields?.['complete'] === true && (await this.executionFileAsRecorded());
     const interrupted = this.context.signal.aborted;

@@ -91,7 +91,7 @@ export interface AtomicFileWriter {
 /**
  * Bytes gathered before each write call of a streamed file. On the test VM (Linux 6.18, ext4),
  * writing 160 MiB in calls of 256 KiB to 4 MiB took 280 to 490 ms of kernel time in some hours,
- * nearly all of it copying into the page cache. Calls of 64 KiB took 40 to 60 ms. Larger calls
+ * nearly all of it copying into the page cache. Calls of 64 KiB took 37 to 56 ms. Larger calls
  * probably get larger cache pages, from memory the host had not backed yet. The calls are
  * synchronous, because through the thread pool so many of them cost the main thread more than
  * the copies. In 8 rounds of the bytes-bound bench in turns, they ran at 0.964 × the baseline's

@@ -17,7 +17,7 @@ export function exportCommand(environment: CliEnvironment): Command {
     .description('Write every saved output under DIR as JSON Lines: ids, node fields, bytes, sha256 and the output text.')
     .argument('<dir>', 'archive folder, usually the --out folder of fetch')
     .option('--output <file>', 'write to FILE, replacing it atomically when the export is complete (default: stdout)')
-    .addHelpText('after', '\nExit codes: 0 all saved entries exported; 1 some skipped because their file is missing or altered, an execution folder without a manifest, or the output pipe closed early; 2 DIR missing or without a manifest.')
+    .addHelpText('after', '\nExit codes: 0 all saved entries exported; 1 some skipped because their file is missing or altered, an execution folder without a manifest, or the output pipe closed early; 2 DIR missing, or holding neither a manifest nor a folder laid out as an execution\'s.')
     .action(async (dir: string, flags: ExportFlags) => {
       // Imported here, not at the top, so `--help` does not load them.
       const { exportArchive, exportArchiveToFile } = await import('../archive/export-archive.js');

@@ -95,7 +95,7 @@ async function readTargets(flags: FetchFlags, stdin: NodeJS.ReadableStream): Pro
 function printDryRun(targets: readonly ExecutionTarget[], input: InputReport, flags: FetchFlags, environment: CliEnvironment, baseUrl: string): number {
   const plan = planDryRun(targets, input, flags.wait ?? 0, baseUrl);
   if (flags.json) environment.stdout.write(`${jsonForReaders(dryRunDocument(plan), 2)}\n`);
-  // A list with nothing to run is an error. Any other plan is what the dry run was asked for,
+  // A list whose every line is bad is an error. Any other plan is what the dry run was asked for,
   // so it goes to stdout, where `> plan.txt` keeps it, also under --quiet.
   else if (plan.exitCode === EXIT_CODES.usage) environment.stderr.write(dryRunText(plan));
   else environment.stdout.write(dryRunText(plan));

@@ -69,10 +69,11 @@ async function main(): Promise<void> {
   // Closing destroys every socket and timer, so the process then exits on its own. The counts
   // let a user check what a client reports against what the server saw.
   const stop = (): void => {
+    const served = server.requests.length;
     const count = (route: 'run_history' | 'execute_node'): number => server.countRequests({ route });
     process.stderr.write(
-      `served ${server.requests.length} ${server.requests.length === 1 ? 'request' : 'requests'}: ${count('run_history')} run_history, ${count('execute_node')} execute_node, ` +
-        `${server.overLimitCount()} over-limit\n`,
+      `served ${served} ${served === 1 ? 'request' : 'requests'}: ${count('run_history')} run_history, ` +
+        `${count('execute_node')} execute_node, ${server.overLimitCount()} over-limit\n`,
     );
     void server.close();
   };

@@ -81,7 +81,7 @@ describe('OutputFile', () => {
     }
     const digest = await output.commit(path.join(folder, 'out.txt'));
 
-    // Up to 64 KiB stay in memory; then steps of 64 KiB go to the file as they fill up.
+    // Up to 64 KiB stay in memory. Then steps of 64 KiB go to the file as they fill up.
     const step = 64 * 1024;
     expect(fileSizes).toEqual([0, step, 25 * step, 25 * step, 40 * step, 48 * step]);
     const written = await readFile(path.join(folder, 'out.txt'));
