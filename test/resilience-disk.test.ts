@@ -16,9 +16,17 @@ const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(s
 
 interface DiskRun {
   exitCode: number;
+  stdout: string;
   stderr: string;
   listing: string;
   manifest: string;
+}
+
+interface RunOptions {
+  /** More CLI arguments. */
+  extraArgs?: string[];
+  /** A folder below the tmpfs to pass as --out, which the CLI must make. */
+  outBelow?: string;
 }
 
 /**
@@ -27,7 +35,7 @@ interface DiskRun {
  * The script prints the exit code, the folder listing and the manifest before the
  * namespace ends.
  */
-async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNobody = false): Promise<DiskRun> {
+async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNobody = false, options: RunOptions = {}): Promise<DiskRun> {
   const outDir = await cleanups.folder();
   const folder = `${outDir}/${WORKFLOW_ID}/${EXECUTE_ID}`;
   // Root ignores file modes, so a permission test runs the CLI as the unprivileged user
@@ -37,12 +45,13 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
   const runAs = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
   const cliPath = asNobody ? path.join(view, path.relative(PROJECT_ROOT, CLI_PATH)) : CLI_PATH;
   const cli = [...runAs, process.execPath, cliPath, 'fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID,
-    '--base-url', server.url, '--out', outDir, '--retry-min-delay', '10ms', '--concurrency', '1']
+    '--base-url', server.url, '--out', path.join(outDir, options.outBelow ?? ''), '--retry-min-delay', '10ms', '--concurrency', '1',
+    ...(options.extraArgs ?? [])]
     .map((part) => `'${part}'`).join(' ');
   const script = [
     asNobody ? viewScript(view) : ':',
     `mount -t tmpfs -o ${mountOptions} tmpfs '${outDir}' || exit 97`,
-    `${cli} 2>"${outDir}.stderr"; echo "EXIT=$?"`,
+    `${cli} >"${outDir}.stdout" 2>"${outDir}.stderr"; echo "EXIT=$?"`,
     `echo "---listing"; ls "${folder}/nodes" 2>/dev/null`,
     `echo "---manifest"; cat "${folder}/manifest.json" 2>/dev/null`,
   ].join('\n');
@@ -54,11 +63,11 @@ async function runOnSmallDisk(server: FakeCozeServer, mountOptions: string, asNo
     if (asNobody) await rm(view, { recursive: true, force: true });
   }
 
-  const stderrPath = `${outDir}.stderr`;
-  const stderr = await readFile(stderrPath, 'utf8');
-  await rm(stderrPath, { force: true });
+  const [stdout, stderr] = await Promise.all([readFile(`${outDir}.stdout`, 'utf8'), readFile(`${outDir}.stderr`, 'utf8')]);
+  await Promise.all([rm(`${outDir}.stdout`, { force: true }), rm(`${outDir}.stderr`, { force: true })]);
   return {
     exitCode: Number(/EXIT=(\d+)/.exec(out)?.[1]),
+    stdout,
     stderr,
     listing: out.split('---listing\n')[1]?.split('---manifest')[0] ?? '',
     manifest: out.split('---manifest\n')[1] ?? '',
@@ -111,6 +120,23 @@ describe('disk errors', () => {
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain('EROFS');
     expect(run.stderr).toContain(WORKFLOW_ID);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('prints one JSON document on a read-only disk', async () => {
+    const server = await start(executionScenario(2));
+    // The execution's folder cannot be made, so the run ends with its summary.
+    const inFolder = await runOnSmallDisk(server, 'size=64k,ro', false, { extraArgs: ['--json'] });
+    // --out itself cannot be made, so the run stops before its summary.
+    const newFolder = await runOnSmallDisk(server, 'size=64k,ro', false, { extraArgs: ['--json'], outBelow: 'new' });
+
+    expect(inFolder.exitCode).toBe(1);
+    const summary = JSON.parse(inFolder.stdout) as { exit_code: number; executions: unknown[] };
+    expect(summary.exit_code).toBe(1);
+    expect(summary.executions).toHaveLength(1);
+    expect(newFolder.exitCode).toBe(1);
+    expect(JSON.parse(newFolder.stdout)).toEqual({ exit_code: 1, error: expect.stringMatching(/^Cannot write .*\/new: EROFS /) });
+    expect(newFolder.stderr).toContain('EROFS');
     expect(server.requests).toHaveLength(0);
   });
 

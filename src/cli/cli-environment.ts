@@ -16,4 +16,6 @@ export interface CliEnvironment {
   /** 130 after SIGINT, 143 after SIGTERM. */
   interruptExitCode(): number;
   exitCode: number;
+  /** Set once a command has written its `--json` document, so that an error after it adds no second one. */
+  jsonWritten?: boolean;
 }

@@ -142,8 +142,10 @@ function fetchExitCode(result: BatchResult, input: InputReport, environment: Cli
 
 function printSummary(result: BatchResult, input: InputReport, exitCode: number, flags: FetchFlags, environment: CliEnvironment): void {
   const document = summaryDocument(result, input, exitCode, environment.signal.aborted);
-  if (flags.json) environment.stdout.write(`${jsonForReaders(document, 2)}\n`);
-  else if (!flags.quiet) environment.stderr.write(summaryTable(result, input, flags.expiryWarning, environment.signal.aborted));
+  if (flags.json) {
+    environment.stdout.write(`${jsonForReaders(document, 2)}\n`);
+    environment.jsonWritten = true;
+  } else if (!flags.quiet) environment.stderr.write(summaryTable(result, input, flags.expiryWarning, environment.signal.aborted));
 }
 
 function chooseBaseUrl(flags: FetchFlags, env: NodeJS.ProcessEnv): string {

@@ -27,9 +27,10 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     return environment.exitCode;
   } catch (error) {
     const exitCode = exitCodeForError(error, environment);
-    // A script that reads --json output gets a document even when the command never ran.
-    if (exitCode === EXIT_CODES.usage && argv.includes('--json')) {
-      environment.stdout.write(`${jsonForReaders(usageDocument(error), 2)}\n`);
+    // A script that reads --json output gets a document also from a command that stopped before
+    // its own, such as one rejected (exit 2) or unable to make its output folder (exit 1).
+    if (argv.includes('--json') && !environment.jsonWritten) {
+      environment.stdout.write(`${jsonForReaders(errorDocument(exitCode, error, environment.signal.aborted), 2)}\n`);
     }
     return exitCode;
   } finally {
@@ -37,10 +38,11 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
   }
 }
 
-/** Builds the `--json` output of a command rejected before it ran. */
-function usageDocument(error: unknown): { exit_code: number; error: string } {
+/** Builds the `--json` output of a command that stopped before it wrote its own. */
+function errorDocument(exitCode: number, error: unknown, interrupted: boolean): { exit_code: number; error: string } {
+  if (interrupted && !(error instanceof AuthError)) return { exit_code: exitCode, error: 'Interrupted by a signal before the summary.' };
   const message = error instanceof Error ? error.message.replace(/^error: /, '') : String(error);
-  return { exit_code: EXIT_CODES.usage, error: message };
+  return { exit_code: exitCode, error: message };
 }
 
 function exitCodeForError(error: unknown, environment: CliEnvironment): number {
