@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -211,6 +212,47 @@ describe('re-runs that stop early', () => {
     const restored = await firstNodeEntry(outDir);
     expect([restored.status, restored.file, restored.sha256]).toEqual(['saved', saved.file, saved.sha256]);
     expect((await runCli(['verify', outDir], { env })).code).toBe(0);
+  });
+});
+
+describe('execution.json on a re-run', () => {
+  const executionPath = (outDir: string): string => path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'execution.json');
+  const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+  it('keeps the file of an unchanged run history', async () => {
+    // Each response has a logid of its own, so only the file's logid tells the runs apart.
+    const server = await start(executionScenario(2));
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    const firstBytes = await readFile(executionPath(outDir));
+    const first = await manifestOf(outDir);
+    expect((await runCli(fetchArgs(server, outDir, ['--force']), { env })).code).toBe(0);
+    const second = await manifestOf(outDir);
+
+    expect(server.countRequests({ route: 'run_history' })).toBe(2);
+    expect(await readFile(executionPath(outDir))).toEqual(firstBytes);
+    expect(firstBytes.toString()).toContain(`"logid":"${first.run_history_logid}"`);
+    expect([second.run_history_logid, second.execution_sha256]).toEqual([first.run_history_logid, sha256(firstBytes)]);
+    expect(second.complete).toBe(true);
+  });
+
+  it('saves a run history that changed', async () => {
+    const finished = executionScenario(2);
+    const server = await start({ ...finished, executions: [{ ...finished.executions![0]!, timeline: { finishAfterPolls: 1 } }] });
+    const outDir = await cleanups.folder();
+
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(4);
+    const first = await manifestOf(outDir);
+    expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
+    const secondBytes = await readFile(executionPath(outDir));
+    const second = await manifestOf(outDir);
+
+    expect([first.execute_status, second.execute_status]).toEqual(['Running', 'Success']);
+    expect(secondBytes.toString()).toContain('"execute_status":"Success"');
+    expect(secondBytes.toString()).toContain(`"logid":"${second.run_history_logid}"`);
+    expect(second.run_history_logid).not.toBe(first.run_history_logid);
+    expect(second.execution_sha256).toBe(sha256(secondBytes));
   });
 });
 

@@ -268,7 +268,7 @@ export class ExecutionArchiver {
           this.retryCall(tally, this.ids()),
         ));
       this.applyRecord(result.record, result.logid);
-      this.executionSaved = this.saveExecution(result.rawBody);
+      this.executionSaved = this.saveExecution(result);
       return { record: result.record, invalidNodeRuns: result.invalidNodeRuns };
     } catch (error) {
       if (isPermissionDenied(error)) this.manifest.run_history_logid = error.logid ?? null;
@@ -287,11 +287,12 @@ export class ExecutionArchiver {
    * those and not the run history. A full or read-only disk stops the run. Any other failure
    * becomes the execution's error.
    */
-  private async saveExecution(rawBody: Buffer): Promise<void> {
+  private async saveExecution(result: RunHistoryResult): Promise<void> {
+    if (await this.keepEarlierExecutionFile(result)) return;
     try {
-      await writeFileAtomic(path.join(this.folder, EXECUTION_FILE), rawBody);
+      await writeFileAtomic(path.join(this.folder, EXECUTION_FILE), result.rawBody);
       this.manifest.execution_file = EXECUTION_FILE;
-      this.executionDigest = sha256Hex(rawBody);
+      this.executionDigest = sha256Hex(result.rawBody);
       this.manifest.execution_sha256 = this.executionDigest;
     } catch (error) {
       if (isFatal(error)) {
@@ -302,6 +303,36 @@ export class ExecutionArchiver {
       this.manifest.error = { message: `Failed to save execution.json, so the run history is not kept beside the outputs: ${reason}` };
       this.context.logger.error({ ...this.ids(), err: reason }, 'failed to save execution.json; the outputs are still fetched');
     }
+  }
+
+  /**
+   * Keeps the execution.json an earlier run saved when it still has the sha256 on record and
+   * holds the same run history as this response, whose request logid alone differs, as on each
+   * re-run of a finished execution. Saving it again would leave it out of step with the manifest
+   * until the manifest is written, and a run killed in between would leave an archive that
+   * `verify` calls damaged. The manifest then keeps the logid of the response in the file.
+   */
+  private async keepEarlierExecutionFile(result: ParsedRunHistory): Promise<boolean> {
+    const recorded = this.previousFields?.['execution_sha256'];
+    if (typeof recorded !== 'string') return false;
+    const body = await readFile(path.join(this.folder, EXECUTION_FILE)).catch(() => undefined);
+    if (body === undefined || sha256Hex(body) !== recorded) return false;
+
+    let earlier: ParsedRunHistory;
+    try {
+      earlier = this.context.client.parseRunHistory(body, this.target.workflowId, this.target.executeId);
+    } catch {
+      return false;
+    }
+    const current: ParsedRunHistory = { record: result.record, invalidNodeRuns: result.invalidNodeRuns };
+    if (JSON.stringify(earlier) !== JSON.stringify(current)) return false;
+
+    const earlierLogid = this.previousFields?.['run_history_logid'];
+    this.manifest.run_history_logid = typeof earlierLogid === 'string' ? earlierLogid : null;
+    this.manifest.execution_file = EXECUTION_FILE;
+    this.executionDigest = recorded;
+    this.manifest.execution_sha256 = recorded;
+    return true;
   }
 
   private applyRecord(record: RunHistoryRecord, requestLogid: string | undefined): void {
