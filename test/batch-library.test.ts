@@ -148,6 +148,24 @@ describe('expiry', () => {
     expect(server.countRequests({ route: 'execute_node' })).toBe(3);
   });
 
+  it('expired outputs are not requested again', async () => {
+    const server = await cleanups.server(batchScenario([expiredExecution()]));
+
+    const sameFolder = await options(server, [IDS.expired]);
+    const first = await runBatch(sameFolder);
+    const firstEntry = first.executions[0]!.manifest!.nodes[0]!;
+    const again = await runBatch(sameFolder);
+    const forced = await runBatch({ ...sameFolder, force: true });
+
+    expect(again.exitCode).toBe(1);
+    const entry = again.executions[0]!.manifest!.nodes[0]!;
+    expect([entry.status, entry.reason, entry.error, entry.attempts]).toEqual(['expired', firstEntry.reason, firstEntry.error, 0]);
+    expect(forced.executions[0]!.manifest!.nodes[0]!.attempts).toBe(1);
+    // One node request in the first run and one with force, none in between.
+    expect(server.countRequests({ route: 'execute_node' })).toBe(2);
+    expect(server.countRequests({ route: 'run_history' })).toBe(3);
+  });
+
   it('warning age is configurable', async () => {
     const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
 

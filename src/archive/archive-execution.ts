@@ -435,6 +435,7 @@ export class ExecutionArchiver {
     }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
+    if (this.keepExpired(planned, entry)) return;
 
     // While this run tries again, the manifest keeps listing what the earlier run saved.
     const outcome = entry.file !== null ? blankEntry(planned) : entry;
@@ -453,6 +454,24 @@ export class ExecutionArchiver {
     }
     if (entry.status !== 'saved') await this.keepEarlierFile(planned, entry);
     if (stop !== undefined) throw stop.error;
+  }
+
+  /**
+   * Keeps a node output an earlier run found expired, without asking Coze again: that run found
+   * it deleted after the execution's 24 hours, and no later request brings it back. Each request
+   * counts against the token's limits. --force asks again.
+   */
+  private keepExpired(planned: PlannedEntry, entry: ManifestEntry): boolean {
+    if (this.context.force || planned.source !== 'execute_nodes' || !this.isPastRetention()) return false;
+    const earlier = this.previous.get(planned.key) as Partial<ManifestEntry> | undefined;
+    if (earlier?.status !== 'expired') return false;
+
+    entry.status = 'expired';
+    entry.reason = earlier.reason ?? 'expired in an earlier run';
+    if (earlier.error !== undefined) entry.error = earlier.error;
+    if (earlier.is_finish !== undefined) entry.is_finish = earlier.is_finish;
+    this.context.logger.info({ ...this.ids(), title: planned.title, nodeExecuteUuid: planned.nodeExecuteUuid }, 'output expired in an earlier run; not requested again');
+    return true;
   }
 
   /** Saves an inline output or fetches a node's, recording the outcome in `entry`. */

@@ -115,7 +115,7 @@ export function fetchCommand(environment: CliEnvironment): Command {
         '1000000,1048576, both readings of "1 MB"',
       ),
     )
-    .option('--force', 'fetch every entry again, even those an earlier run saved intact')
+    .option('--force', 'fetch every entry again, even those an earlier run saved intact or found expired')
     .option('--json', 'print a JSON summary to stdout')
     .option('--quiet', 'write only errors to stderr: no progress bar, no log lines below error, no summary table')
     .addOption(
