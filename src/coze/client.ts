@@ -15,6 +15,7 @@ import {
   runHistoryDataSchema,
   type RunHistoryRecord,
 } from './schemas.js';
+import { transportHint, transportReason } from './transport-errors.js';
 
 export interface CozeClientOptions {
   baseUrl: URL;
@@ -453,8 +454,8 @@ export class CozeClient {
       return this.error(endpoint, ids, { kind: 'aborted', message: 'Request aborted', undiciCode, cause: error });
     }
 
-    const reason = error instanceof Error ? error.message : String(error);
-    const hint = undiciCode?.includes('TIMEOUT') ? '; raise --timeout if Coze is slow' : '';
+    const reason = transportReason(error instanceof Error ? error.message : String(error));
+    const hint = transportHint(undiciCode);
     return this.error(endpoint, ids, {
       kind: 'transport',
       httpStatus: status === 0 ? undefined : status,
