@@ -1,7 +1,7 @@
 /**
- * Words for a request that failed before Coze answered: the reason as one short line, and
- * what to check. Node passes OpenSSL's own error string on, which names a source file and ends
- * in a newline, and in a summary table that line breaks the row.
+ * Messages for a request that failed before Coze responded: the reason on one line, and what to
+ * check. Node passes on OpenSSL's error string, which names a source file and ends in a newline.
+ * In a summary table, that newline breaks the row.
  */
 
 /** `<hex>:error:<hex>:<library>:<function>:<reason>:<file>:<line>:`, as OpenSSL 3 writes it. */
