@@ -66,10 +66,15 @@ async function fetchOnSmallDisk(server: FakeCozeServer, size: string): Promise<{
 }
 
 /**
- * Archives the first execution alone on a tmpfs of `size`, then `EXECUTIONS` on the same disk,
- * and returns both exit codes and the first execution's manifest after the second run.
+ * Archives the first execution alone from `server` on a tmpfs of `size`, then `EXECUTIONS` from
+ * `secondServer` on the same disk, and returns both exit codes and the first execution's
+ * manifest after the second run.
  */
-async function rerunOnSmallDisk(server: FakeCozeServer, size: string): Promise<{ firstExit: number; secondExit: number; manifest: ExecutionManifest }> {
+async function rerunOnSmallDisk(
+  server: FakeCozeServer,
+  secondServer: FakeCozeServer,
+  size: string,
+): Promise<{ firstExit: number; secondExit: number; manifest: ExecutionManifest }> {
   const out = await cleanups.folder('coze-batch-disk-');
   const lists = [`${out}.first`, `${out}.second`];
   const manifestCopy = `${out}.manifest`;
@@ -77,15 +82,16 @@ async function rerunOnSmallDisk(server: FakeCozeServer, size: string): Promise<{
     await Promise.all([...lists, manifestCopy].map((file) => rm(file, { force: true })));
   });
 
-  const cli = [process.execPath, CLI_PATH, 'fetch', '--base-url', server.url, '--out', out, '--qps', '200', '--retry-min-delay', '10ms', '--quiet', '--from']
-    .map((part) => `'${part}'`)
-    .join(' ');
+  const cli = (url: string): string =>
+    [process.execPath, CLI_PATH, 'fetch', '--base-url', url, '--out', out, '--qps', '200', '--retry-min-delay', '10ms', '--quiet', '--from']
+      .map((part) => `'${part}'`)
+      .join(' ');
   const script = [
     `printf '%s\\n' '${BATCH_WORKFLOW} ${EXECUTIONS[0]}' > '${lists[0]}'`,
     `printf '%s\\n' ${EXECUTIONS.map((id) => `'${BATCH_WORKFLOW} ${id}'`).join(' ')} > '${lists[1]}'`,
     `mount -t tmpfs -o size=${size} tmpfs '${out}' || exit 97`,
-    `${cli} '${lists[0]}'; echo "FIRST=$?"`,
-    `${cli} '${lists[1]}'; echo "SECOND=$?"`,
+    `${cli(server.url)} '${lists[0]}'; echo "FIRST=$?"`,
+    `${cli(secondServer.url)} '${lists[1]}'; echo "SECOND=$?"`,
     `cp '${out}/${BATCH_WORKFLOW}/${EXECUTIONS[0]}/manifest.json' '${manifestCopy}'`,
   ].join('\n');
   const output = await runInMountNamespace(script, { PATH: process.env.PATH, COZE_API_TOKEN: BATCH_TOKEN });
@@ -130,10 +136,11 @@ describe('full disk', () => {
   it('keeps a complete manifest on re-run', async () => {
     // The run history of about 60 KB is saved twice, as execution.json and as the inline output.
     // The disk takes both and the outputs, but not a second execution.json beside the first.
-    const server = await cleanups.server(
-      batchScenario(EXECUTIONS.map((executeId) => ({ ...savedExecution(executeId), record: { output: { Output: '字'.repeat(20_000) } } }))),
-    );
-    const run = await rerunOnSmallDisk(server, '152k');
+    const executions = EXECUTIONS.map((executeId) => ({ ...savedExecution(executeId), record: { output: { Output: '字'.repeat(20_000) } } }));
+    const server = await cleanups.server(batchScenario(executions));
+    // The second server's run history says the first execution ended a second later, so the re-run saves execution.json again.
+    const changed = await cleanups.server(batchScenario([{ ...executions[0]!, durationSeconds: 13 }, ...executions.slice(1)]));
+    const run = await rerunOnSmallDisk(server, changed, '152k');
 
     expect(run.firstExit).toBe(0);
     expect(run.secondExit).toBe(1);
@@ -142,6 +149,7 @@ describe('full disk', () => {
     expect(run.manifest.stopped).toBeUndefined();
     expect(run.manifest.nodes.map((node) => node.status)).toEqual(['saved', 'saved', 'saved']);
     expect(run.manifest.totals.saved).toBe(run.manifest.totals.entries);
-    expect(server.countRequests({ route: 'run_history', executeId: EXECUTIONS[0] })).toBe(2);
+    expect(server.countRequests({ route: 'run_history', executeId: EXECUTIONS[0] })).toBe(1);
+    expect(changed.countRequests({ route: 'run_history', executeId: EXECUTIONS[0] })).toBe(1);
   });
 });

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { outputFileName } from '../src/archive/file-names.js';
 import { summaryTable } from '../src/batch/batch-summary.js';
 import { createProgressDisplay, formatBytes, wantsProgressBar } from '../src/batch/progress-bar.js';
 import { createLogger } from '../src/logger.js';
@@ -155,15 +156,22 @@ describe('expiry', () => {
     const first = await runBatch(sameFolder);
     const firstEntry = first.executions[0]!.manifest!.nodes[0]!;
     const again = await runBatch(sameFolder);
+    // A copy from a backup, under the name the output gets.
+    const name = outputFileName({ title: firstEntry.title, nodeId: firstEntry.node_id ?? undefined, nodeExecuteUuid: firstEntry.node_execute_uuid });
+    writeFileSync(path.join(sameFolder.outDir, BATCH_WORKFLOW, IDS.expired, 'nodes', name), 'restored');
+    const restored = await runBatch(sameFolder);
     const forced = await runBatch({ ...sameFolder, force: true });
 
     expect(again.exitCode).toBe(1);
     const entry = again.executions[0]!.manifest!.nodes[0]!;
     expect([entry.status, entry.reason, entry.error, entry.attempts]).toEqual(['expired', firstEntry.reason, firstEntry.error, 0]);
+    expect(restored.exitCode).toBe(0);
+    const restoredEntry = restored.executions[0]!.manifest!.nodes[0]!;
+    expect([restoredEntry.status, restoredEntry.file, restoredEntry.bytes]).toEqual(['saved', `nodes/${name}`, 8]);
     expect(forced.executions[0]!.manifest!.nodes[0]!.attempts).toBe(1);
     // One node request in the first run and one with force, none in between.
     expect(server.countRequests({ route: 'execute_node' })).toBe(2);
-    expect(server.countRequests({ route: 'run_history' })).toBe(3);
+    expect(server.countRequests({ route: 'run_history' })).toBe(4);
   });
 
   it('warning age is configurable', async () => {

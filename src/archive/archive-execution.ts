@@ -435,7 +435,7 @@ export class ExecutionArchiver {
     }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
-    if (this.keepExpired(planned, entry)) return;
+    if (await this.keepExpired(planned, entry)) return;
 
     // While this run tries again, the manifest keeps listing what the earlier run saved.
     const outcome = entry.file !== null ? blankEntry(planned) : entry;
@@ -457,20 +457,28 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps a node output an earlier run found expired, without asking Coze again: that run found
-   * it deleted after the execution's 24 hours, and no later request brings it back. Each request
-   * counts against the token's limits. --force asks again.
+   * Keeps a node output an earlier run found expired, without requesting it again: that run
+   * found it deleted after the execution's 24 hours, and no later request brings it back. Each
+   * request counts against the token's limits. A file under the output's name is taken as it is,
+   * as after a new expiry answer. --force requests it again.
    */
-  private keepExpired(planned: PlannedEntry, entry: ManifestEntry): boolean {
+  private async keepExpired(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
     if (this.context.force || planned.source !== 'execute_nodes' || !this.isPastRetention()) return false;
     const earlier = this.previous.get(planned.key) as Partial<ManifestEntry> | undefined;
-    if (earlier?.status !== 'expired') return false;
+    // An entry that names a file an earlier run saved goes the usual way, which keeps that record.
+    if (earlier?.status !== 'expired' || typeof earlier.file === 'string') return false;
 
     entry.status = 'expired';
     entry.reason = earlier.reason ?? 'expired in an earlier run';
-    if (earlier.error !== undefined) entry.error = earlier.error;
     if (earlier.is_finish !== undefined) entry.is_finish = earlier.is_finish;
-    this.context.logger.info({ ...this.ids(), title: planned.title, nodeExecuteUuid: planned.nodeExecuteUuid }, 'output expired in an earlier run; not requested again');
+    const logFields = { ...this.ids(), title: planned.title, nodeExecuteUuid: planned.nodeExecuteUuid };
+    if (await this.takeFileUnderName(planned, entry)) {
+      this.context.logger.warn({ ...logFields, file: entry.file }, 'output expired in Coze, so the file under its name is kept');
+      return true;
+    }
+
+    if (earlier.error !== undefined) entry.error = earlier.error;
+    this.context.logger.info(logFields, 'output expired in an earlier run; not requested again');
     return true;
   }
 
@@ -519,28 +527,36 @@ export class ExecutionArchiver {
         await this.noteChangedFile(planned, entry, earlier);
         return;
       }
-    } else {
-      if (entry.status !== 'expired') return;
-      // No earlier record names a file, but one under the name this output gets was written whole by an earlier run.
-      const file = this.fileFor(planned);
-      const found = await digestFile(resolveInside(this.folder, file));
-      if (found === undefined) return;
-
-      const reasons = incompleteReasons({ bytes: found.bytes, isFinish: entry.is_finish ?? undefined }, this.context.flagBytes);
-      Object.assign(entry, {
-        status: 'saved',
-        file,
-        bytes: found.bytes,
-        sha256: found.sha256,
-        possibly_incomplete: reasons.length > 0,
-        incomplete_reasons: reasons,
-        saved_at: new Date(found.mtimeMs).toISOString(),
-      });
-      delete entry.reason;
+    } else if (entry.status !== 'expired' || !(await this.takeFileUnderName(planned, entry))) {
+      return;
     }
     delete entry.error;
     const logFields = { ...this.ids(), title: planned.title, file: entry.file, err: message };
     this.context.logger.warn(logFields, 'output could not be fetched again, so the file an earlier run saved is kept');
+  }
+
+  /**
+   * Takes the file under the name the output gets as saved, for an output no record names a
+   * file for. An earlier run wrote it whole before it was killed, or it was restored from a backup.
+   * Returns false when there is no such file.
+   */
+  private async takeFileUnderName(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
+    const file = this.fileFor(planned);
+    const found = await digestFile(resolveInside(this.folder, file));
+    if (found === undefined) return false;
+
+    const reasons = incompleteReasons({ bytes: found.bytes, isFinish: entry.is_finish ?? undefined }, this.context.flagBytes);
+    Object.assign(entry, {
+      status: 'saved',
+      file,
+      bytes: found.bytes,
+      sha256: found.sha256,
+      possibly_incomplete: reasons.length > 0,
+      incomplete_reasons: reasons,
+      saved_at: new Date(found.mtimeMs).toISOString(),
+    });
+    delete entry.reason;
+    return true;
   }
 
   /** Records a node run whose run-history entry is not shaped as documented, so its output cannot be requested. */
