@@ -138,7 +138,8 @@ describe('full disk', () => {
     // The disk takes both and the outputs, but not a second execution.json beside the first.
     const executions = EXECUTIONS.map((executeId) => ({ ...savedExecution(executeId), record: { output: { Output: '字'.repeat(20_000) } } }));
     const server = await cleanups.server(batchScenario(executions));
-    // The second server's run history says the first execution ended a second later, so the re-run saves execution.json again.
+    // The second server's run history reports that the first execution ended a second later,
+    // so the re-run saves execution.json again.
     const changed = await cleanups.server(batchScenario([{ ...executions[0]!, durationSeconds: 13 }, ...executions.slice(1)]));
     const run = await rerunOnSmallDisk(server, changed, '152k');
 

@@ -220,7 +220,7 @@ describe('execution.json on a re-run', () => {
   const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
   it('keeps the file of an unchanged run history', async () => {
-    // Each response has a logid of its own, so only the file's logid tells the runs apart.
+    // Each response has a logid of its own, so only the file's logid distinguishes the runs.
     const server = await start(executionScenario(2));
     const outDir = await cleanups.folder();
 

@@ -306,11 +306,11 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps the execution.json an earlier run saved when it still has the sha256 on record and
-   * holds the same run history as this response, whose request logid alone differs, as on each
-   * re-run of a finished execution. Saving it again would leave it out of step with the manifest
-   * until the manifest is written, and a run killed in between would leave an archive that
-   * `verify` calls damaged. The manifest then keeps the logid of the response in the file.
+   * Keeps the execution.json an earlier run saved when it still has the recorded sha256 and
+   * contains the same run history as this response. Only the request logid differs then, as on
+   * each re-run of a finished execution. Saving the file again would put it out of step with the
+   * manifest until the manifest is written, and a run killed in between would leave an archive
+   * that `verify` reports as damaged. The manifest then keeps the logid of the response in the file.
    */
   private async keepEarlierExecutionFile(result: ParsedRunHistory): Promise<boolean> {
     const recorded = this.previousFields?.['execution_sha256'];
@@ -460,7 +460,7 @@ export class ExecutionArchiver {
    * Keeps a node output an earlier run found expired, without requesting it again: that run
    * found it deleted after the execution's 24 hours, and no later request brings it back. Each
    * request counts against the token's limits. A file under the output's name is taken as it is,
-   * as after a new expiry answer. --force requests it again.
+   * as after a new expiry response. --force requests it again.
    */
   private async keepExpired(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
     if (this.context.force || planned.source !== 'execute_nodes' || !this.isPastRetention()) return false;
