@@ -896,6 +896,17 @@ export class ExecutionArchiver {
     this.controller.abort(error);
   }
 
+  /**
+   * Returns whether this run listed the outputs of an execution finished in Coze and found every
+   * one saved. A signal or another execution's error that stops the run then cut nothing short
+   * here, so the manifest records no stop and the archive stays complete.
+   */
+  private savedBeforeStop(): boolean {
+    const m = this.manifest;
+    const finished = m.execute_status !== null && m.execute_status !== 'Running';
+    return this.outputsListed && finished && m.error === undefined && m.nodes.every((entry) => entry.status === 'saved');
+  }
+
   private async finish(): Promise<ExecutionManifest> {
     const m = this.manifest;
     // A run that stopped before listing the outputs (rejected token, outage, signal, full disk)
@@ -911,7 +922,7 @@ export class ExecutionArchiver {
     // A 4101 is this execution's error, not a reason the whole run stopped.
     if (isPermissionDenied(this.fatalError)) m.error ??= describeError(this.fatalError);
     else if (this.fatalError !== undefined) m.stopped = describeFatal(this.fatalError);
-    else if (interrupted) m.stopped = describeStop(this.context.signal.reason);
+    else if (interrupted && !this.savedBeforeStop()) m.stopped = describeStop(this.context.signal.reason);
     m.finished_at = new Date(this.context.now()).toISOString();
 
     try {
