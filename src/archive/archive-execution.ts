@@ -307,8 +307,8 @@ export class ExecutionArchiver {
 
   /**
    * Keeps the execution.json an earlier run saved when it still has the recorded sha256 and
-   * contains the same run history as this response. Only the request logid differs then, as on
-   * each re-run of a finished execution. Saving the file again would put it out of step with the
+   * every field this tool reads has the same value as in this response. On each re-run of a
+   * finished execution only the request logid differs. Saving the file again would put it out of step with the
    * manifest until the manifest is written, and a run killed in between would leave an archive
    * that `verify` reports as damaged. The manifest then keeps the logid of the response in the file.
    */
