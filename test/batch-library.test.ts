@@ -174,6 +174,28 @@ describe('expiry', () => {
     expect(server.countRequests({ route: 'run_history' })).toBe(4);
   });
 
+  it('interrupted force keeps the expiry', async () => {
+    // The forced run's request for the expired output stalls until the run is stopped.
+    const stall = { route: 'execute_node' as const, requests: [2], action: { type: 'stallBeforeHeaders' as const, ms: 20_000 } };
+    const server = await cleanups.server({ ...batchScenario([expiredExecution()]), faults: [stall] });
+    const sameFolder = await options(server, [IDS.expired]);
+    const first = await runBatch(sameFolder);
+    const firstEntry = first.executions[0]!.manifest!.nodes[0]!;
+
+    const stop = new AbortController();
+    const forcedRun = runBatch({ ...sameFolder, force: true, signal: stop.signal });
+    while (server.countRequests({ route: 'execute_node' }) < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    stop.abort();
+    const forced = await forcedRun;
+    const again = await runBatch(sameFolder);
+
+    const entry = forced.executions[0]!.manifest!.nodes[0]!;
+    expect([entry.status, entry.reason, entry.error]).toEqual(['expired', firstEntry.reason, firstEntry.error]);
+    expect(again.executions[0]!.manifest!.nodes[0]!.status).toBe('expired');
+    // The first run's request and the forced one, none after the stop.
+    expect(server.countRequests({ route: 'execute_node' })).toBe(2);
+  });
+
   it('warning age is configurable', async () => {
     const server = await cleanups.server(batchScenario([savedExecution(), nearExpiryExecution()]));
 

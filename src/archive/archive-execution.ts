@@ -453,6 +453,8 @@ export class ExecutionArchiver {
       if (outcome !== entry) replaceEntry(entry, outcome);
     }
     if (entry.status !== 'saved') await this.keepEarlierFile(planned, entry);
+    // A --force request cut off by a stop found nothing new, so the earlier expiry stays on record.
+    if (entry.status === 'pending' && this.controller.signal.aborted) await this.keepExpired(planned, entry);
     if (stop !== undefined) throw stop.error;
   }
 
@@ -460,10 +462,11 @@ export class ExecutionArchiver {
    * Keeps a node output an earlier run found expired, without requesting it again: that run
    * found it deleted after the execution's 24 hours, and no later request brings it back. Each
    * request counts against the token's limits. A file under the output's name is taken as it is,
-   * as after a new expiry response. --force requests it again.
+   * as after a new expiry response. --force requests it again, unless the run is stopping.
    */
   private async keepExpired(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
-    if (this.context.force || planned.source !== 'execute_nodes' || !this.isPastRetention()) return false;
+    const requestsAgain = this.context.force && !this.controller.signal.aborted;
+    if (requestsAgain || planned.source !== 'execute_nodes' || !this.isPastRetention()) return false;
     const earlier = this.previous.get(planned.key) as Partial<ManifestEntry> | undefined;
     // An entry that names a file an earlier run saved goes the usual way, which keeps that record.
     if (earlier?.status !== 'expired' || typeof earlier.file === 'string') return false;
@@ -532,7 +535,10 @@ export class ExecutionArchiver {
     }
     delete entry.error;
     const logFields = { ...this.ids(), title: planned.title, file: entry.file, err: message };
-    this.context.logger.warn(logFields, 'output could not be fetched again, so the file an earlier run saved is kept');
+    const text = 'output could not be fetched again, so the file an earlier run saved is kept';
+    // A stop cuts off every request in flight, and the summary already says the run was interrupted.
+    if (this.controller.signal.aborted) this.context.logger.info(logFields, text);
+    else this.context.logger.warn(logFields, text);
   }
 
   /**
