@@ -99,7 +99,7 @@ describe('re-runs that stop early', () => {
     // The table's row names this run's error, and its last line counts the archive complete.
     const table = await runCli(fetchArgs(server, outDir, ['--retries', '0', '--log-level', 'silent']), { env });
     expect(table.code).toBe(1);
-    expect(table.stderr).toMatch(/ error .* Run history could not be read: Request failed: ECONNREFUSED .*; nothing accepts connections at that address, so check the base URL\n/);
+    expect(table.stderr).toMatch(/ error .* Run history could not be read: Request failed: connect ECONNREFUSED .*; nothing accepts connections at that address, so check the base URL\n/);
     expect(table.stderr).toContain('1 execution: 1 archive complete; 2 saved (2 kept from earlier runs)');
   });
 

@@ -96,6 +96,7 @@ describe('disk errors', () => {
 
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain('ENOSPC');
+    expect(run.stderr).toContain('Free space on that disk, then run the same command again');
     expect(run.stderr).toContain(`${WORKFLOW_ID}/${EXECUTE_ID}/nodes/`);
     expect(nodeRequests).toBeLessThan(10);
     // Nothing is retried: each node was asked for at most once.
@@ -109,6 +110,7 @@ describe('disk errors', () => {
 
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain('EACCES');
+    expect(run.stderr).toContain('Give this user write permission there');
     expect(run.stderr).toContain(WORKFLOW_ID);
     expect(server.requests).toHaveLength(0);
   });
@@ -119,6 +121,7 @@ describe('disk errors', () => {
 
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain('EROFS');
+    expect(run.stderr).toContain('Mount that disk read-write or choose a folder on another one');
     expect(run.stderr).toContain(WORKFLOW_ID);
     expect(server.requests).toHaveLength(0);
   });

@@ -461,7 +461,7 @@ export class CozeClient {
       httpStatus: status === 0 ? undefined : status,
       logid,
       undiciCode,
-      message: `${status === 0 ? 'Request failed' : `Response body failed after HTTP ${status}`}: ${undiciCode ?? 'error'} ${this.scrub(reason)}${hint}`,
+      message: `${status === 0 ? 'Request failed' : `Response body failed after HTTP ${status}`}: ${describedCode(undiciCode, reason)}${this.scrub(reason)}${hint}`,
       cause: error,
     });
   }
@@ -478,6 +478,12 @@ export class CozeClient {
   private scrub(text: string): string {
     return scrubSecret(text, this.options.token);
   }
+}
+
+/** Returns the error code to put before `reason`, or nothing when `reason` already names it, as Node's `connect ECONNREFUSED` does. */
+function describedCode(code: string | undefined, reason: string): string {
+  if (code !== undefined && reason.includes(code)) return '';
+  return `${code ?? 'error'} `;
 }
 
 /**

@@ -123,10 +123,18 @@ export class ArchiveWriteError extends Error {
   readonly errno: string | undefined;
 
   constructor(path: string, cause: NodeJS.ErrnoException) {
-    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). Free space or fix permissions, then run the same command again to resume.`, { cause });
+    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). ${diskAdvice(cause.code)}, then run the same command again to resume.`, { cause });
     this.path = path;
     this.errno = cause.code;
   }
+}
+
+/** Returns what fixes a disk error of `code`, as the start of a sentence. */
+function diskAdvice(code: string | undefined): string {
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'Free space on that disk';
+  if (code === 'EROFS') return 'Mount that disk read-write or choose a folder on another one';
+  if (code === 'EACCES' || code === 'EPERM') return 'Give this user write permission there';
+  return 'Free space or fix permissions';
 }
 
 /** Coze has sent no usable response for longer than the run's outage limit: the run stops. */
