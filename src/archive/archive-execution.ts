@@ -536,7 +536,7 @@ export class ExecutionArchiver {
     delete entry.error;
     const logFields = { ...this.ids(), title: planned.title, file: entry.file, err: message };
     const text = 'output could not be fetched again, so the file an earlier run saved is kept';
-    // A stop cuts off every request in flight, and the summary already says the run was interrupted.
+    // A stop cuts off every request in flight, and the summary already reports the interruption.
     if (this.controller.signal.aborted) this.context.logger.info(logFields, text);
     else this.context.logger.warn(logFields, text);
   }

@@ -480,7 +480,10 @@ export class CozeClient {
   }
 }
 
-/** Returns the error code to put before `reason`, or nothing when `reason` already names it, as Node's `connect ECONNREFUSED` does. */
+/**
+ * Returns the error code to put before `reason`, or an empty string when `reason` already
+ * contains it, as Node's `connect ECONNREFUSED 127.0.0.1:1` does.
+ */
 function describedCode(code: string | undefined, reason: string): string {
   if (code !== undefined && reason.includes(code)) return '';
   return `${code ?? 'error'} `;
