@@ -425,6 +425,18 @@ describe('verify', () => {
     expect(result.stdout).toContain('Archive damaged: 2 problems.');
   });
 
+  it('temporary files alone are no damage', async () => {
+    const out = await makeArchive();
+    await writeFile(path.join(folderOf(out, IDS.saved), 'nodes', 'part.txt.tmp-0a1b2c3d'), 'half');
+
+    const result = await runBatchCli(['verify', out]);
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`temporary: ${BATCH_WORKFLOW}/${IDS.saved}/nodes/part.txt.tmp-0a1b2c3d`);
+    expect(result.stdout).toContain('No damage, but 1 temporary file left by a stopped or killed run: the next fetch of each execution removes them.');
+    expect(result.stdout).not.toContain('Archive damaged');
+  });
+
   it('advice after Coze deleted outputs', async () => {
     const out = await makeArchive();
     const saved = await manifestOf(out, IDS.saved);

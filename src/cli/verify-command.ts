@@ -52,12 +52,24 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
     for (const finding of findings) lines.push(`${label}: ${finding.path} (${findingDetail(label, finding)})`);
   }
   const problems = lines.length - 1;
-  lines.push(report.intact ? 'Archive intact.' : `Archive damaged: ${plural(problems, 'problem')}.`);
+  lines.push(headline(report, problems, plural));
   // Intact means that every saved file matches. An entry not saved yet is no damage, but it is not archived either.
   if (report.entries_not_saved > 0) lines.push(notSavedLine(report, plural));
   for (const { manifest, message } of report.execution_errors) lines.push(`Not complete: ${manifest}: ${message}`);
   for (const { manifest, reason } of report.unfinished_runs) lines.push(`Not complete: ${manifest}: ${reason}`);
   return lines;
+}
+
+/**
+ * Returns the verdict line. Temporary files alone are what a stopped or killed run leaves, and
+ * no saved file is harmed, so they are not called damage, though they still make the exit code 1.
+ */
+function headline(report: VerifyReport, problems: number, plural: Plural): string {
+  if (report.intact) return 'Archive intact.';
+  if (problems > 0 && report.temporary.length === problems) {
+    return `No damage, but ${plural(problems, 'temporary file')} left by a stopped or killed run: the next fetch of each execution removes them.`;
+  }
+  return `Archive damaged: ${plural(problems, 'problem')}.`;
 }
 
 /** Returns the line on entries not saved, saying which of them a re-run can still fetch. */
