@@ -306,11 +306,8 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Keeps the execution.json an earlier run saved when it still has the recorded sha256 and
-   * every field this tool reads has the same value as in this response. On each re-run of a
-   * finished execution only the request logid differs. Saving the file again would put it out of step with the
-   * manifest until the manifest is written, and a run killed in between would leave an archive
-   * that `verify` reports as damaged. The manifest then keeps the logid of the response in the file.
+   * Keeps the execution.json an earlier run saved while it matches its sha256 and every field
+   * this tool reads is unchanged, so a killed re-run cannot leave it out of step with the manifest.
    */
   private async keepEarlierExecutionFile(result: ParsedRunHistory): Promise<boolean> {
     const recorded = this.previousFields?.['execution_sha256'];
@@ -435,7 +432,11 @@ export class ExecutionArchiver {
     }
     // Checked first, even when the run is stopping, so an interrupted re-run keeps what was saved.
     if (await this.reuseSaved(planned, entry)) return;
-    if (await this.keepExpired(planned, entry)) return;
+    const expiry = this.earlierExpiry(planned);
+    if (expiry !== undefined) {
+      await this.keepExpired(planned, entry, expiry);
+      return;
+    }
 
     // While this run tries again, the manifest keeps listing what the earlier run saved.
     const outcome = entry.file !== null ? blankEntry(planned) : entry;
@@ -454,35 +455,40 @@ export class ExecutionArchiver {
     }
     if (entry.status !== 'saved') await this.keepEarlierFile(planned, entry);
     // A --force request cut off by a stop found nothing new, so the earlier expiry stays on record.
-    if (entry.status === 'pending' && this.controller.signal.aborted) await this.keepExpired(planned, entry);
+    const cutOffExpiry = entry.status === 'pending' ? this.earlierExpiry(planned) : undefined;
+    if (cutOffExpiry !== undefined) await this.keepExpired(planned, entry, cutOffExpiry);
     if (stop !== undefined) throw stop.error;
   }
 
   /**
-   * Keeps a node output an earlier run found expired, without requesting it again: that run
-   * found it deleted after the execution's 24 hours, and no later request brings it back. Each
-   * request counts against the token's limits. A file under the output's name is taken as it is,
-   * as after a new expiry response. --force requests it again, unless the run is stopping.
+   * Returns the entry an earlier run recorded as expired, with no file, for a node output that
+   * this run should not request again. --force requests it again, unless the run is stopping.
    */
-  private async keepExpired(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
+  private earlierExpiry(planned: PlannedEntry): Partial<ManifestEntry> | undefined {
     const requestsAgain = this.context.force && !this.controller.signal.aborted;
-    if (requestsAgain || planned.source !== 'execute_nodes' || !this.isPastRetention()) return false;
+    if (requestsAgain || planned.source !== 'execute_nodes' || !this.isPastRetention()) return undefined;
     const earlier = this.previous.get(planned.key) as Partial<ManifestEntry> | undefined;
     // An entry that names a file an earlier run saved goes the usual way, which keeps that record.
-    if (earlier?.status !== 'expired' || typeof earlier.file === 'string') return false;
+    if (earlier?.status !== 'expired' || typeof earlier.file === 'string') return undefined;
+    return earlier;
+  }
 
+  /**
+   * Records the earlier expiry without a request, since Coze deleted the output and each request
+   * counts against the token's limits. A file under the output's name, such as a backup, is saved.
+   */
+  private async keepExpired(planned: PlannedEntry, entry: ManifestEntry, earlier: Partial<ManifestEntry>): Promise<void> {
     entry.status = 'expired';
     entry.reason = earlier.reason ?? 'expired in an earlier run';
     if (earlier.is_finish !== undefined) entry.is_finish = earlier.is_finish;
     const logFields = { ...this.ids(), title: planned.title, nodeExecuteUuid: planned.nodeExecuteUuid };
     if (await this.takeFileUnderName(planned, entry)) {
       this.context.logger.warn({ ...logFields, file: entry.file }, 'output expired in Coze, so the file under its name is kept');
-      return true;
+      return;
     }
 
     if (earlier.error !== undefined) entry.error = earlier.error;
     this.context.logger.info(logFields, 'output expired in an earlier run; not requested again');
-    return true;
   }
 
   /** Saves an inline output or fetches a node's, recording the outcome in `entry`. */
@@ -542,9 +548,8 @@ export class ExecutionArchiver {
   }
 
   /**
-   * Takes the file under the name the output gets as saved, for an output no record names a
-   * file for. An earlier run wrote it whole before it was killed, or it was restored from a backup.
-   * Returns false when there is no such file.
+   * Records the file under the output's name as saved, for an output no record names a file for,
+   * such as one a killed run wrote whole or one restored from a backup. Returns false without one.
    */
   private async takeFileUnderName(planned: PlannedEntry, entry: ManifestEntry): Promise<boolean> {
     const file = this.fileFor(planned);
@@ -904,8 +909,7 @@ export class ExecutionArchiver {
 
   /**
    * Returns whether this run listed the outputs of an execution finished in Coze and found every
-   * one saved. A signal or another execution's error that stops the run then cut nothing short
-   * here, so the manifest records no stop and the archive stays complete.
+   * one saved, so that a stop of the whole run cut nothing short here.
    */
   private savedBeforeStop(): boolean {
     const m = this.manifest;

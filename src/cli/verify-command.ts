@@ -61,8 +61,8 @@ function verifyLines(report: VerifyReport, plural: Plural): string[] {
 }
 
 /**
- * Returns the verdict line. Temporary files alone are what a stopped or killed run leaves, and
- * no saved file is harmed, so they are not called damage, though they still make the exit code 1.
+ * Returns the verdict line. Temporary files alone, which a killed run leaves, harm no saved file,
+ * so they are not called damage, though the exit code is still 1.
  */
 function headline(report: VerifyReport, problems: number, plural: Plural): string {
   if (report.intact) return 'Archive intact.';

@@ -456,12 +456,13 @@ export class CozeClient {
 
     const reason = transportReason(error instanceof Error ? error.message : String(error));
     const hint = transportHint(undiciCode);
+    const failed = status === 0 ? 'Request failed' : `Response body failed after HTTP ${status}`;
     return this.error(endpoint, ids, {
       kind: 'transport',
       httpStatus: status === 0 ? undefined : status,
       logid,
       undiciCode,
-      message: `${status === 0 ? 'Request failed' : `Response body failed after HTTP ${status}`}: ${describedCode(undiciCode, reason)}${this.scrub(reason)}${hint}`,
+      message: `${failed}: ${describedCode(undiciCode, reason)}${this.scrub(reason)}${hint}`,
       cause: error,
     });
   }
