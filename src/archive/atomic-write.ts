@@ -44,8 +44,11 @@ export async function writeFileAtomic(finalPath: string, data: Buffer | string |
   }
 }
 
-/** Bytes of text gathered before each write call, in one buffer that every call reuses. */
-const PIECES_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes of text gathered before each write call, in one buffer that every call reuses. As small
+ * as a streamed file's calls, for the same reason (see `GATHER_BYTES`).
+ */
+const PIECES_BUFFER_BYTES = 32 * 1024;
 
 /**
  * Writes pieces of text as UTF-8, gathered in one reusable buffer, so thousands of short
@@ -90,14 +93,13 @@ export interface AtomicFileWriter {
 
 /**
  * Bytes gathered before each write call of a streamed file. On the test VM (Linux 6.18, ext4),
- * writing 160 MiB in calls of 256 KiB to 4 MiB took 280 to 490 ms of kernel time in some hours,
- * nearly all of it copying into the page cache. Calls of 64 KiB took 37 to 56 ms. Larger calls
- * probably get larger cache pages, from memory the host had not backed yet. The calls are
- * synchronous, because through the thread pool so many of them cost the main thread more than
- * the copies. In 8 rounds of the bytes-bound bench in turns, they ran at 0.964 × the baseline's
- * speed, and calls of 256 KiB through the pool at 0.866 ×.
+ * each call's pages were cached as one folio of the call's size. For minutes at a time, folios
+ * of 64 KiB and more came from memory the host had to back first, and copying 160 MiB into them
+ * took up to 500 ms more kernel time. Folios of 32 KiB did not, probably because the kernel
+ * reuses freed blocks up to that size from per-CPU lists. The calls are synchronous, because
+ * through the thread pool so many of them cost the main thread more than the copies.
  */
-const GATHER_BYTES = 64 * 1024;
+const GATHER_BYTES = 32 * 1024;
 
 /**
  * Creates a temporary file in `folder` for output whose final name is chosen once it is

@@ -15,10 +15,12 @@ describe('writeFileAtomic with pieces of text', () => {
     const target = path.join(folder, 'manifest.json');
     const pieces = [
       ...Array.from({ length: 5_000 }, (_, index) => `{"title": "章节${index}", "emoji": "😀"},\n`),
-      // Longer than a third of the 64 KiB buffer, so it is written alone.
+      // Longer than a third of the 32 KiB buffer, so it is written alone.
       '长'.repeat(30_000),
       'ascii after the long piece\n',
-      'x'.repeat(21_845),
+      // The longest piece that fits the buffer whole, and the shortest that does not.
+      'x'.repeat(10_922),
+      'y'.repeat(10_923),
       '',
       '末尾\n',
     ];

@@ -64,7 +64,7 @@ describe('OutputFile', () => {
     expect(output.bytes).toBeGreaterThan(MIB);
   });
 
-  it('large output reaches the disk in steps of 64 KiB', async () => {
+  it('large output reaches the disk in steps of 32 KiB', async () => {
     const folder = await makeFolder();
     const output = new OutputFile(folder);
     const reused = Buffer.alloc(1_536 * 1024);
@@ -81,9 +81,9 @@ describe('OutputFile', () => {
     }
     const digest = await output.commit(path.join(folder, 'out.txt'));
 
-    // Up to 64 KiB stay in memory. Then steps of 64 KiB go to the file as they fill up.
-    const step = 64 * 1024;
-    expect(fileSizes).toEqual([0, step, 25 * step, 25 * step, 40 * step, 48 * step]);
+    // Up to 64 KiB stay in memory. Then steps of 32 KiB go to the file as they fill up.
+    const step = 32 * 1024;
+    expect(fileSizes).toEqual([0, 2 * step, 50 * step, 50 * step, 81 * step, 97 * step]);
     const written = await readFile(path.join(folder, 'out.txt'));
     expect(written.equals(Buffer.concat(expected))).toBe(true);
     expect(digest).toBe(sha256(Buffer.concat(expected)));
