@@ -88,6 +88,12 @@ describe('bench quick run', () => {
     const archiverFirst = ['archiver', 'undici-baseline'];
     const baselineFirst = ['undici-baseline', 'archiver'];
     expect(bytesRuns).toEqual(Array.from({ length: BYTES_BOUND_PAIRS }, (_, pair) => (pair % 2 === 0 ? archiverFirst : baselineFirst)).flat());
+
+    // An unmeasured run of the baseline comes before the pairs.
+    const output = `${result.stdout}\n${result.stderr}`;
+    const warmUp = output.search(/^bytes-bound warm-up 1\/1: undici-baseline /m);
+    expect(warmUp).toBeGreaterThan(-1);
+    expect(warmUp).toBeLessThan(output.search(/^bytes-bound 1\/1: /m));
   }, 30_000);
 
   it('stops without disk room', async () => {
