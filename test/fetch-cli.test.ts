@@ -238,6 +238,19 @@ describe('fetch token sources', () => {
     expect(server.countRequests({ route: 'execute_node' })).toBe(0);
   });
 
+  it('rejected token advice shows once', async () => {
+    const server = await startServer();
+    const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url], { COZE_API_TOKEN: 'pat_wrong_token_93e1' });
+
+    expect(result.code).toBe(3);
+    // The warning that stops the batch names the code; the last line adds what to check.
+    expect(result.stderr).toMatch(/"msg":"stopping the batch"/);
+    expect(result.stderr.match(/code 4100/g)?.length).toBeGreaterThan(1);
+    expect(result.stderr.match(/Check the token/g)).toHaveLength(1);
+    expect(result.stderr.trimEnd().split('\n').at(-1)).toMatch(/^coze-node-outputs: Coze rejected the token \(code 4100.*\)\. Check the token /);
+    expect(result.stderr).not.toContain('library');
+  });
+
   it('rejected token shows once under --quiet', async () => {
     const server = await startServer();
     const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--quiet'], { COZE_API_TOKEN: 'pat_wrong_token_5b1c' });

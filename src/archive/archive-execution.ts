@@ -958,8 +958,8 @@ export class ExecutionArchiver {
     }
 
     if (isAuthError(this.fatalError)) {
-      const message = isPermissionDenied(this.fatalError) ? this.permissionMessage(this.fatalError) : authMessage(this.fatalError);
-      throw new AuthError(message, this.fatalError);
+      if (isPermissionDenied(this.fatalError)) throw new AuthError(this.permissionMessage(this.fatalError), this.fatalError);
+      throw new AuthError(authReason(this.fatalError), this.fatalError, TOKEN_ADVICE);
     }
     if (this.fatalError !== undefined) throw this.fatalError;
     // The flush took the final snapshot; another would stamp a newer `updated_at` than the file.
@@ -1080,10 +1080,10 @@ const CARRIED_FIELDS = [
   'execution_sha256',
 ] as const;
 
-function authMessage(error: CozeRequestError): string {
+function authReason(error: CozeRequestError): string {
   return (
     `Coze rejected the token (code ${error.code ?? error.httpStatus}${error.cozeMsg ? `, ${error.cozeMsg}` : ''}` +
-    `${error.logid ? `, logid ${error.logid}` : ''}). ${TOKEN_ADVICE}`
+    `${error.logid ? `, logid ${error.logid}` : ''}).`
   );
 }
 

@@ -294,7 +294,9 @@ class Batch {
     if (this.fatalError !== undefined) return;
     this.fatalError = error;
     // A warning, not an error: the caller reports the error itself, so --quiet shows it once.
-    this.context.logger.warn({ ...ids(item), err: message }, 'stopping the batch');
+    // For a rejected token that report carries the advice, which this line leaves out.
+    const reason = error instanceof AuthError ? error.reason : message;
+    this.context.logger.warn({ ...ids(item), err: reason }, 'stopping the batch');
     this.stop.abort(error);
   }
 

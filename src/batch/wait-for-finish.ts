@@ -84,8 +84,9 @@ async function pollRunHistory(context: RunContext, target: ExecutionTarget): Pro
     if (isAuthError(error)) {
       throw new AuthError(
         `Coze rejected the token while polling execution ${target.executeId} (code ${error.code ?? error.httpStatus}` +
-          `${error.logid ? `, logid ${error.logid}` : ''}). ${TOKEN_ADVICE}`,
+          `${error.logid ? `, logid ${error.logid}` : ''}).`,
         error,
+        TOKEN_ADVICE,
       );
     }
     if (error instanceof CozeOutageError) throw error;

@@ -98,19 +98,22 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** The token was rejected or lacks permission: the CLI maps it to exit code 3. */
 /** Advice after a rejected token, naming every place the token and the API site can be set. */
 export const TOKEN_ADVICE =
-  'Check the token (--token-file, COZE_API_TOKEN or COZE_API_KEY, or the token option of the library), that it has the ' +
-  'listRunHistory permission, and that the API site (--region, --base-url or COZE_API_BASE) is where it was issued (coze.cn or coze.com).';
+  'Check the token (--token-file, COZE_API_TOKEN or COZE_API_KEY), that it has the listRunHistory permission, and that ' +
+  'the API site (--region, --base-url or COZE_API_BASE) is where it was issued (coze.cn or coze.com).';
 
+/** The token was rejected or lacks permission: the CLI maps it to exit code 3. */
 export class AuthError extends Error {
   override readonly name = 'AuthError';
   readonly logid: string | undefined;
   readonly code: number | undefined;
+  /** The message without the advice, for log lines that come before the message itself. */
+  readonly reason: string;
 
-  constructor(message: string, cause: CozeRequestError) {
-    super(message, { cause });
+  constructor(reason: string, cause: CozeRequestError, advice?: string) {
+    super(advice === undefined ? reason : `${reason} ${advice}`, { cause });
+    this.reason = reason;
     this.logid = cause.logid;
     this.code = cause.code;
   }
