@@ -159,6 +159,17 @@ describe('fetch usage errors', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('expiry warning past 24h exits 2', async () => {
+    const server = await startServer();
+    const tooLate = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--expiry-warning', '30h'], { COZE_API_TOKEN: TOKEN });
+    const atExpiry = await run([...fetchArgs(await newOutDir()), '--base-url', server.url, '--expiry-warning', '24h', '--dry-run'], { COZE_API_TOKEN: TOKEN });
+
+    expect(tooLate.code).toBe(2);
+    expect(tooLate.stderr).toContain(`argument '30h' is invalid. "30h" is above 24h: Coze deletes output-node results 24h after the run`);
+    expect(atExpiry.code).toBe(0);
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('base URL ending in /v1 exits 2 before any request', async () => {
     const server = await startServer();
     const outDir = await newOutDir();

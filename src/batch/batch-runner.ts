@@ -9,7 +9,7 @@ import { createRun, DEFAULTS, type RunOptions } from '../archive/create-run.js';
 import { isDigitId } from '../archive/file-names.js';
 import { MANIFEST_FILE, type ExecutionManifest, type ManifestEntry } from '../archive/manifest.js';
 import { checkOutFolder, makeOutFolder } from '../archive/out-folder.js';
-import type { ProgressEvent, RunContext } from '../archive/run-context.js';
+import { NODE_OUTPUT_RETENTION_MS, type ProgressEvent, type RunContext } from '../archive/run-context.js';
 import { DEFAULT_EXPIRY_WARNING_MS } from '../config/defaults.js';
 import { ArchiveWriteError, AuthError, CozeOutageError, isAuthError, isPermissionDenied, UsageError } from '../coze/errors.js';
 import type { RunHistoryResult } from '../coze/client.js';
@@ -348,7 +348,7 @@ function batchSettings(options: BatchOptions): BatchSettings {
   return {
     waitMs: nonNegative(options.waitMs ?? 0, 'wait'),
     poll: { initialDelayMs: positive(poll.initialDelayMs, 'poll delay'), maxDelayMs: positive(poll.maxDelayMs, 'poll delay cap') },
-    expiryWarningMs: nonNegative(options.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS, 'expiry warning'),
+    expiryWarningMs: withinRetention(options.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS),
     executionConcurrency: positiveWhole(options.executionConcurrency ?? DEFAULT_EXECUTION_CONCURRENCY, 'execution concurrency'),
     prepareConcurrency: positiveWhole(options.concurrency ?? DEFAULTS.concurrency, 'concurrency'),
     keepSavedEntries: options.keepSavedEntries ?? true,
@@ -415,6 +415,15 @@ function positive(value: number, name: string): number {
 /** Checks a count of things run at once, which p-limit takes only as a whole number. */
 function positiveWhole(value: number, name: string): number {
   if (!Number.isInteger(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a whole number above 0.`);
+  return value;
+}
+
+/** Checks the expiry warning's age, which past Coze's 24 hours would warn after the outputs are gone. */
+function withinRetention(value: number): number {
+  nonNegative(value, 'expiry warning');
+  if (value > NODE_OUTPUT_RETENTION_MS) {
+    throw new UsageError(`Invalid expiry warning ${value} ms: at most 24 hours, because Coze deletes output-node results 24 hours after the run.`);
+  }
   return value;
 }
 

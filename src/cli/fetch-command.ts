@@ -7,6 +7,7 @@ import { BASE_URLS, type CozeRegion } from '../coze/base-url.js';
 import {
   digitIdArgument,
   durationArgument,
+  expiryWarningArgument,
   nonNegativeIntegerArgument,
   positiveDurationArgument,
   positiveIntegerArgument,
@@ -60,8 +61,8 @@ export function fetchCommand(environment: CliEnvironment): Command {
     .addOption(
       option(
         '--expiry-warning <duration>',
-        'warn about executions older than this; Coze deletes output-node results 24h after the run',
-        durationArgument,
+        'warn about executions older than this, at most 24h; Coze deletes output-node results 24h after the run',
+        expiryWarningArgument,
         DEFAULT_EXPIRY_WARNING_MS,
         formatDuration(DEFAULT_EXPIRY_WARNING_MS),
       ),

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 
+import { NODE_OUTPUT_RETENTION_MS } from '../archive/run-context.js';
 import { parseDuration } from '../config/duration.js';
 import { parseSize } from '../config/size.js';
 
@@ -20,6 +21,15 @@ export const durationArgument = asArgument((text) => parseDuration(text));
 export const positiveDurationArgument = asArgument((text) => {
   const ms = parseDuration(text);
   if (ms <= 0) throw new RangeError(`"${text}" is not a duration above 0.`);
+  return ms;
+});
+
+/** Parses the age at which to warn about an execution: at most the 24 hours that Coze keeps its outputs. */
+export const expiryWarningArgument = asArgument((text) => {
+  const ms = parseDuration(text);
+  if (ms > NODE_OUTPUT_RETENTION_MS) {
+    throw new RangeError(`"${text}" is above 24h: Coze deletes output-node results 24h after the run, so the warning would come after they are gone.`);
+  }
   return ms;
 });
 
