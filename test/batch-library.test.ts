@@ -129,6 +129,15 @@ describe('waiting for running executions', () => {
   });
 });
 
+/** A logger at warn level whose messages the test reads back. */
+function loggedMessages(): { logger: ReturnType<typeof createLogger>; messages: () => string[] } {
+  const logged = new PassThrough();
+  const lines: string[] = [];
+  logged.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== '')));
+  const logger = createLogger({ level: 'warn', destination: logged });
+  return { logger, messages: () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg) };
+}
+
 describe('expiry', () => {
   it('every expiry answer is expired', async () => {
     const ids = ['7431826405913473011', '7431826405913473012', '7431826405913473013'];
@@ -153,14 +162,16 @@ describe('expiry', () => {
     const server = await cleanups.server(batchScenario([expiredExecution()]));
 
     const sameFolder = await options(server, [IDS.expired]);
-    const first = await runBatch(sameFolder);
+    const firstLog = loggedMessages();
+    const first = await runBatch({ ...sameFolder, logger: firstLog.logger });
     const firstEntry = first.executions[0]!.manifest!.nodes[0]!;
     const again = await runBatch(sameFolder);
     // A copy from a backup, under the name the output gets.
     const name = outputFileName({ title: firstEntry.title, nodeId: firstEntry.node_id ?? undefined, nodeExecuteUuid: firstEntry.node_execute_uuid });
     writeFileSync(path.join(sameFolder.outDir, BATCH_WORKFLOW, IDS.expired, 'nodes', name), 'restored');
     const restored = await runBatch(sameFolder);
-    const forced = await runBatch({ ...sameFolder, force: true });
+    const forcedLog = loggedMessages();
+    const forced = await runBatch({ ...sameFolder, force: true, logger: forcedLog.logger });
 
     expect(again.exitCode).toBe(1);
     const entry = again.executions[0]!.manifest!.nodes[0]!;
@@ -169,6 +180,11 @@ describe('expiry', () => {
     const restoredEntry = restored.executions[0]!.manifest!.nodes[0]!;
     expect([restoredEntry.status, restoredEntry.file, restoredEntry.bytes]).toEqual(['saved', `nodes/${name}`, 8]);
     expect(forced.executions[0]!.manifest!.nodes[0]!.attempts).toBe(1);
+    expect(forced.executions[0]!.manifest!.nodes[0]!.status).toBe('saved');
+    // The forced run keeps the restored file, so it logs no error about the expiry.
+    expect(firstLog.messages()).toContain('output node expired');
+    expect(forcedLog.messages()).not.toContain('output node expired');
+    expect(forcedLog.messages()).toContain('output could not be fetched again, so the file an earlier run saved is kept');
     // One node request in the first run and one with force, none in between.
     expect(server.countRequests({ route: 'execute_node' })).toBe(2);
     expect(server.countRequests({ route: 'run_history' })).toBe(4);
@@ -498,6 +514,7 @@ describe('errors that stop the batch', () => {
       ['empty output folder', { outDir: '' }, 'Invalid outDir "": name a folder.'],
       ['first retry delay above the cap', { retryMinDelayMs: 5_000, retryMaxDelayMs: 10 }, 'retryMinDelayMs 5000 is above retryMaxDelayMs 10'],
       ['missing token', { token: '' }, 'Missing token: pass a Coze personal access token as the token option.'],
+      ['expiry warning past 24 hours', { expiryWarningMs: 25 * 3_600_000 }, 'Invalid expiry warning 90000000 ms: at most 24 hours'],
     ];
     for (const [name, extra, message] of cases) {
       const error = await runBatch({ ...base, ...extra }).catch((caught: unknown) => caught);

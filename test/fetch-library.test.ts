@@ -268,6 +268,19 @@ describe('a node run listed in an unexpected shape', () => {
       ['附录', 'failed'],
     ]);
   });
+
+  it('failed first read makes no output folders', async () => {
+    const server = await startServer({
+      ...scenario,
+      faults: [{ route: 'run_history', requests: [1], action: { type: 'status', status: 500, code: 5000 } }],
+    });
+    const outDir = await newOutDir();
+    const manifest = await archiveExecutionOutputs(options(server.url, outDir));
+
+    expect(manifest.error?.message).toMatch(/^Run history could not be read: Coze returned code 5000/);
+    expect((await readdir(path.join(outDir, WORKFLOW, EXECUTE_ID))).sort()).toEqual(['manifest.json']);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(0);
+  });
 });
 
 describe('archiveExecutionOutputs with MockAgent', () => {

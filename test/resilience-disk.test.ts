@@ -112,6 +112,8 @@ describe('disk errors', () => {
     expect(run.stderr).toContain('EACCES');
     expect(run.stderr).toContain('Give this user write permission there');
     expect(run.stderr).toContain(WORKFLOW_ID);
+    // The execution's folder was never made, so no manifest is attempted there.
+    expect(run.stderr).not.toContain('manifest could not be written');
     expect(server.requests).toHaveLength(0);
   });
 
@@ -123,6 +125,7 @@ describe('disk errors', () => {
     expect(run.stderr).toContain('EROFS');
     expect(run.stderr).toContain('Mount that disk read-write or choose a folder on another one');
     expect(run.stderr).toContain(WORKFLOW_ID);
+    expect(run.stderr).not.toContain('manifest could not be written');
     expect(server.requests).toHaveLength(0);
   });
 

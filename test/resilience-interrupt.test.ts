@@ -148,6 +148,8 @@ describe('interruption', () => {
     expect(stopping).toBeDefined();
     expect(exiting).toBe(stopping === 'SIGINT' ? 'SIGTERM' : 'SIGINT');
     expect(first.code).toBe(exiting === 'SIGTERM' ? 143 : 130);
+    // Nothing, not even the summary, follows the line that says the process exits.
+    expect(first.stderr.trimEnd().endsWith('again: exiting now.')).toBe(true);
     expect((await readdir(path.join(folder, 'nodes'))).filter((name) => name.includes('.tmp-'))).toEqual([]);
 
     const second = await runCli(fetchArgs(server, outDir), { env });

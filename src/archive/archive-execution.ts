@@ -93,6 +93,8 @@ export class ExecutionArchiver {
   /** True once `archiveOutputs` has listed the planned entries, each starting from the earlier run's. */
   private outputsListed = false;
   private prepared = false;
+  /** Whether the execution's folder exists, so that the manifest has somewhere to go. */
+  private folderMade = false;
   /** The write of execution.json, which runs while the outputs are fetched. It never rejects. */
   private executionSaved: Promise<void> = Promise.resolve();
   /** True after `releasePlan`, so that `archive` plans the outputs again from execution.json. */
@@ -131,8 +133,12 @@ export class ExecutionArchiver {
       this.context.logger.info(this.ids(), 'execution started');
       const parsed = await this.readRunHistory(runHistory);
       record = parsed?.record;
-      if (parsed !== undefined) this.plan = planOutputs(parsed);
-      else this.ageFromEarlierRun();
+      if (parsed !== undefined) {
+        this.plan = planOutputs(parsed);
+        await this.createOutputFolders();
+      } else {
+        this.ageFromEarlierRun();
+      }
     } catch (error) {
       this.noteFatal(error);
     }
@@ -234,10 +240,21 @@ export class ExecutionArchiver {
         current = path.join(current, level);
         await mkdirIfMissing(current);
       }
-      await mkdirIfMissing(path.join(this.folder, NODES_FOLDER));
-      await mkdirIfMissing(path.join(this.folder, INLINE_FOLDER));
+      this.folderMade = true;
     } catch (error) {
       throw toArchiveError(current, error);
+    }
+  }
+
+  /** Makes the output folders once the run history is read, so a failed read leaves no empty ones. */
+  private async createOutputFolders(): Promise<void> {
+    for (const name of [NODES_FOLDER, INLINE_FOLDER]) {
+      const folder = path.join(this.folder, name);
+      try {
+        await mkdirIfMissing(folder);
+      } catch (error) {
+        throw toArchiveError(folder, error);
+      }
     }
   }
 
@@ -454,6 +471,11 @@ export class ExecutionArchiver {
       if (outcome !== entry) replaceEntry(entry, outcome);
     }
     if (entry.status !== 'saved') await this.keepEarlierFile(planned, entry);
+    if (entry.status === 'expired') {
+      // Logged as an error, as a failed fetch is, because the output is lost for good and --quiet shows errors.
+      const logFields = { ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid, reason: entry.reason };
+      this.context.logger.error(logFields, 'output node expired');
+    }
     // A --force request cut off by a stop found nothing new, so the earlier expiry stays on record.
     const cutOffExpiry = entry.status === 'pending' ? this.earlierExpiry(planned) : undefined;
     if (cutOffExpiry !== undefined) await this.keepExpired(planned, entry, cutOffExpiry);
@@ -779,11 +801,10 @@ export class ExecutionArchiver {
     return `${folder}/${this.names.claim(name)}`;
   }
 
+  /** Records an output that Coze deleted. `archiveEntry` logs it unless an earlier file takes its place. */
   private markExpired(entry: ManifestEntry, message: string): void {
     entry.status = 'expired';
     entry.reason = message;
-    // Logged as an error, as a failed fetch is, because the output is lost for good and --quiet shows errors.
-    this.context.logger.error({ ...this.ids(), title: entry.title, nodeExecuteUuid: entry.node_execute_uuid, reason: message }, 'output node expired');
   }
 
   /**
@@ -941,6 +962,9 @@ export class ExecutionArchiver {
         this.snapshot();
         m.complete = true;
         this.context.logger.info(this.ids(), 'outputs not checked again; manifest.json of the complete archive is left as it was');
+      } else if (!this.folderMade) {
+        // The disk refused the execution's folder, an error the run reports, so no manifest can go there.
+        this.snapshot();
       } else {
         await this.writer.flush();
       }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { writeSync } from 'node:fs';
+import { rmSync, writeSync } from 'node:fs';
 import { open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -166,6 +166,20 @@ export async function createAtomicFile(folder: string): Promise<AtomicFileWriter
 /** Removes temporary files still being written, for an interrupted run. */
 export async function removePendingTemporaryFiles(): Promise<void> {
   await Promise.all([...pendingTemporaryFiles].map((file) => rm(file, { force: true }).catch(() => undefined)));
+}
+
+/**
+ * Removes temporary files still being written before the process exits at once. It does not
+ * yield, so no other task, such as the run's summary, runs before the exit.
+ */
+export function removePendingTemporaryFilesSync(): void {
+  for (const file of pendingTemporaryFiles) {
+    try {
+      rmSync(file, { force: true });
+    } catch {
+      // A file that cannot be removed is left for the next run of the execution, which removes it.
+    }
+  }
 }
 
 /** Turns a disk error into one that stops the run, and passes others through. */

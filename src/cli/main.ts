@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import process from 'node:process';
 
-import { removePendingTemporaryFiles } from '../archive/atomic-write.js';
+import { removePendingTemporaryFilesSync } from '../archive/atomic-write.js';
 import { EXIT_CODES } from '../exit-codes.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 import type { CliEnvironment } from './cli-environment.js';
@@ -18,8 +18,8 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   const code = signal === 'SIGINT' ? EXIT_CODES.sigint : EXIT_CODES.sigterm;
   if (controller.signal.aborted) {
     process.stderr.write(`\n${signal} again: exiting now.\n`);
-    void removePendingTemporaryFiles().finally(() => process.exit(code));
-    return;
+    removePendingTemporaryFilesSync();
+    process.exit(code);
   }
 
   interruptCode = code;
