@@ -129,7 +129,7 @@ describe('waiting for running executions', () => {
   });
 });
 
-/** A logger at warn level whose messages the test reads back. */
+/** Creates a logger at warn level whose messages the test reads back. */
 function loggedMessages(): { logger: ReturnType<typeof createLogger>; messages: () => string[] } {
   const logged = new PassThrough();
   const lines: string[] = [];

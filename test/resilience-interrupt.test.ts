@@ -148,7 +148,7 @@ describe('interruption', () => {
     expect(stopping).toBeDefined();
     expect(exiting).toBe(stopping === 'SIGINT' ? 'SIGTERM' : 'SIGINT');
     expect(first.code).toBe(exiting === 'SIGTERM' ? 143 : 130);
-    // Nothing, not even the summary, follows the line that says the process exits.
+    // Nothing, not even the summary, follows the line announcing the exit.
     expect(first.stderr.trimEnd().endsWith('again: exiting now.')).toBe(true);
     expect((await readdir(path.join(folder, 'nodes'))).filter((name) => name.includes('.tmp-'))).toEqual([]);
 
