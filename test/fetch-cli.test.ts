@@ -254,7 +254,7 @@ describe('fetch token sources', () => {
     const result = await run([...fetchArgs(await newOutDir()), '--base-url', server.url], { COZE_API_TOKEN: 'pat_wrong_token_93e1' });
 
     expect(result.code).toBe(3);
-    // The warning that stops the batch names the code; the last line adds what to check.
+    // The warning that stops the batch names the code. The last line adds what to check.
     expect(result.stderr).toMatch(/"msg":"stopping the batch"/);
     expect(result.stderr.match(/code 4100/g)?.length).toBeGreaterThan(1);
     expect(result.stderr.match(/Check the token/g)).toHaveLength(1);

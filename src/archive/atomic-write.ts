@@ -95,9 +95,9 @@ export interface AtomicFileWriter {
  * Bytes gathered before each write call of a streamed file. On the test VM (Linux 6.18, ext4),
  * each call's pages were cached as one folio of the call's size. For minutes at a time, folios
  * of 64 KiB and more came from memory the host had to back first, and copying 160 MiB into them
- * took up to 500 ms more kernel time. Folios of 32 KiB did not, probably because the kernel
- * reuses freed blocks up to that size from per-CPU lists. The calls are synchronous, because
- * through the thread pool so many of them cost the main thread more than the copies.
+ * took up to 500 ms more kernel time. Folios of 32 KiB did not in the same runs, probably because
+ * the kernel reuses freed blocks up to that size from per-CPU lists. The calls are synchronous,
+ * because through the thread pool so many of them cost the main thread more than the copies.
  */
 const GATHER_BYTES = 32 * 1024;
 

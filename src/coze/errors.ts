@@ -103,7 +103,7 @@ export const TOKEN_ADVICE =
   'Check the token (--token-file, COZE_API_TOKEN or COZE_API_KEY), that it has the listRunHistory permission, and that ' +
   'the API site (--region, --base-url or COZE_API_BASE) is where it was issued (coze.cn or coze.com).';
 
-/** The token was rejected or lacks permission: the CLI maps it to exit code 3. */
+/** Error for a token that Coze rejected or that lacks permission. The CLI maps it to exit code 3. */
 export class AuthError extends Error {
   override readonly name = 'AuthError';
   readonly logid: string | undefined;
