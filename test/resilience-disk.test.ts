@@ -146,6 +146,19 @@ describe('disk errors', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('dry run exits as the run would on a read-only disk', async () => {
+    const server = await start(executionScenario(2));
+    const dryRun = await runOnSmallDisk(server, 'size=64k,ro', false, { extraArgs: ['--dry-run'], outBelow: 'new' });
+    const run = await runOnSmallDisk(server, 'size=64k,ro', false, { outBelow: 'new' });
+
+    expect(dryRun.exitCode).toBe(1);
+    expect(dryRun.stderr).toContain('EROFS');
+    expect(dryRun.stderr).toContain('Mount that disk read-write or choose a folder on another one, then run the dry run again.');
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('EROFS');
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('stops on a folder /proc refuses', async () => {
     // /proc exists, yet making a folder in it fails with ENOENT. Node 20.20's recursive mkdir never returned then.
     const server = await start(executionScenario(2));

@@ -32,7 +32,8 @@ export async function checkOutFolder(outDir: string, label: string): Promise<voi
 /**
  * Checks, for a dry run, that the output folder could be made and written. It makes a folder in
  * the nearest existing level and removes it at once. A read-only disk, missing permission or a
- * pseudo file system such as /proc throws `UsageError`, because the real run would fail there.
+ * pseudo file system such as /proc throws what the real run would: `ArchiveWriteError` for a disk
+ * that rejects writes, `UsageError` for a path no run can write to.
  */
 export async function probeOutFolder(outDir: string, label: string): Promise<void> {
   let existing = path.resolve(outDir);
@@ -44,8 +45,13 @@ export async function probeOutFolder(outDir: string, label: string): Promise<voi
   try {
     probe = await mkdtemp(path.join(existing, '.coze-node-outputs-probe-'));
   } catch (error) {
+    // A disk that is full, read-only or closed to this user fails the run with exit 1, not as
+    // a usage error, so the dry run fails the same way.
+    if (toArchiveError(existing, error) instanceof ArchiveWriteError) {
+      throw new ArchiveWriteError(existing, error as NodeJS.ErrnoException, 'then run the dry run again');
+    }
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new UsageError(`Invalid ${label} ${outDir}: a folder cannot be made in ${existing} (${code}). Name a folder on a disk that takes files and that this user may write to.`);
+    throw new UsageError(`Invalid ${label} ${outDir}: a folder cannot be made in ${existing} (${code}). Name a folder on a disk that takes files.`);
   }
   await rmdir(probe);
 }

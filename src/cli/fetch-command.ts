@@ -128,7 +128,8 @@ export function fetchCommand(environment: CliEnvironment): Command {
         'Exit codes: 0 all saved; 1 some failed, expired or not found, bad lines in --from, or the run stopped for an\n' +
         'outage (--max-outage); 2 invalid usage, or a --from list whose every line is bad; 3 token rejected or without permission\n' +
         'for a workflow (4101); 4 an execution still running (3 wins over 1, and 1 over 4); 130/143 interrupted.\n' +
-        'With --dry-run: 0 input valid (a list of comments alone too), 1 some bad lines, 2 every line bad or an invalid setting.',
+        'With --dry-run: 0 input valid (a list of comments alone too), 1 some bad lines or a disk that rejects --out (as the run\n' +
+        'would), 2 every line bad or an invalid setting.',
     )
     .action(async (flags: FetchFlags) => {
       const { runFetch } = await import('./fetch-run.js');

@@ -125,8 +125,9 @@ export class ArchiveWriteError extends Error {
   readonly path: string;
   readonly errno: string | undefined;
 
-  constructor(path: string, cause: NodeJS.ErrnoException) {
-    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). ${diskAdvice(cause.code)}, then run the same command again to resume.`, { cause });
+  /** `next` ends the advice: what to do once the disk is fixed. */
+  constructor(path: string, cause: NodeJS.ErrnoException, next = 'then run the same command again to resume') {
+    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). ${diskAdvice(cause.code)}, ${next}.`, { cause });
     this.path = path;
     this.errno = cause.code;
   }
