@@ -91,7 +91,7 @@ export function resolveRunSettings(options: Omit<RunOptions, 'token'>): RunSetti
     qps: positiveNumber(options.qps ?? DEFAULTS.qps, 'requests per second (--qps)'),
     concurrency: positiveInteger(options.concurrency ?? DEFAULTS.concurrency, 'concurrency (--concurrency)'),
     timeoutMs: positiveInteger(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeout (--timeout, ms)'),
-    maxResponseBytes: positiveInteger(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes, 'maximum response size (--max-response-size, bytes)'),
+    maxResponseBytes: responseLimit(options.maxResponseBytes ?? DEFAULTS.maxResponseBytes),
     flagBytes: (options.flagBytes ?? DEFAULT_FLAG_BYTES).map((value) => positiveInteger(value, 'flag size (--flag-bytes)')),
     retry: {
       retries: nonNegativeInteger(options.retries ?? DEFAULT_RETRY_SETTINGS.retries, 'retries'),
@@ -151,6 +151,22 @@ function positiveNumber(value: number, name: string): number {
 function positiveInteger(value: number, name: string): number {
   if (!Number.isInteger(value) || value <= 0) throw new UsageError(`Invalid ${name} ${value}: expected a whole number above 0.`);
   return value;
+}
+
+/**
+ * Smallest response limit taken. Coze's response for an empty output is about 150 bytes and a run
+ * history adds an entry per output-node run, so a smaller limit would reject most responses: it is
+ * most likely a size without its unit.
+ */
+const MIN_RESPONSE_BYTES = 1024;
+
+function responseLimit(value: number): number {
+  const name = 'maximum response size (--max-response-size, bytes)';
+  const bytes = positiveInteger(value, name);
+  if (bytes < MIN_RESPONSE_BYTES) {
+    throw new UsageError(`Invalid ${name} ${bytes}: below ${MIN_RESPONSE_BYTES} bytes most of Coze's responses would be rejected. A size without a unit is bytes; write 64MiB, for example.`);
+  }
+  return bytes;
 }
 
 function nonNegativeInteger(value: number, name: string): number {
