@@ -178,6 +178,26 @@ describe('interruption', () => {
     expect(manifest.totals.pending).toBe(1);
   });
 
+  it('SIGINT between run-history attempts keeps the last failure', async () => {
+    const unavailable = { route: 'run_history' as const, times: 5, action: { type: 'status' as const, status: 503, code: 5000 } };
+    const server = await start(executionScenario(2, { faults: [unavailable] }));
+    const outDir = await tempDir();
+
+    const result = await runCli(fetchArgs(server, outDir, ['--retry-min-delay', '5s']), {
+      env,
+      onSpawn: (child) => {
+        void waitFor(() => server.countRequests({ route: 'run_history' }) === 1).then(() => child.kill('SIGINT'));
+      },
+    });
+    const manifest = await readJson<ExecutionManifest>(path.join(outDir, WORKFLOW_ID, EXECUTE_ID, 'manifest.json'));
+
+    expect(result.code).toBe(130);
+    expect(manifest.stopped).toBe('interrupted');
+    expect(manifest.error?.message).toMatch(/^Run history could not be read before the run stopped: .*503/);
+    expect(server.countRequests({ route: 'run_history' })).toBe(1);
+    expect(server.countRequests({ route: 'execute_node' })).toBe(0);
+  });
+
   it('SIGKILL leaves no truncated file, then resumes', async () => {
     const count = 30;
     const chars = 30_000;

@@ -289,14 +289,25 @@ export class ExecutionArchiver {
       return { record: result.record, invalidNodeRuns: result.invalidNodeRuns };
     } catch (error) {
       if (isPermissionDenied(error)) this.manifest.run_history_logid = error.logid ?? null;
-      if (isFatal(error) || this.controller.signal.aborted) throw error;
+      if (isFatal(error)) throw error;
+      if (this.controller.signal.aborted) {
+        // A run stopped while it waited to try again: the manifest says why the last read failed.
+        if (tally.lastFailure !== undefined) this.noteRunHistoryError(tally.lastFailure, 'before the run stopped');
+        throw error;
+      }
 
-      this.manifest.error = describeError(error);
-      // The summary and verify quote this message alone, so it names the step that failed.
-      this.manifest.error.message = `Run history could not be read: ${this.manifest.error.message}`;
-      this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, 'run history could not be read');
+      this.noteRunHistoryError(error);
       return undefined;
     }
+  }
+
+  /** Records why the run history could not be read; `when` qualifies it, as in "before the run stopped". */
+  private noteRunHistoryError(error: unknown, when?: string): void {
+    const step = `could not be read${when === undefined ? '' : ` ${when}`}`;
+    this.manifest.error = describeError(error);
+    // The summary and verify quote this message alone, so it names the step that failed.
+    this.manifest.error.message = `Run history ${step}: ${this.manifest.error.message}`;
+    this.context.logger.error({ ...this.ids(), ...errorLogFields(this.manifest.error) }, `run history ${step}`);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface RetrySettings {
 
 export interface AttemptTally {
   attempts: number;
+  /** The latest attempt's failure, which a call stopped during its backoff would otherwise lose. */
+  lastFailure?: unknown;
 }
 
 export interface RetryCall {
@@ -64,6 +66,7 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
       signal,
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         if (error instanceof CozeOutageError) return;
+        tally.lastFailure = error;
         const decision = classifyFailure(error, call.context?.());
         const outage = noteOutcome(breaker, error, decision.retry && !decision.overLimit);
         if (outage !== undefined) throw outage;
