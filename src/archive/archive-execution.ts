@@ -281,7 +281,7 @@ export class ExecutionArchiver {
       const result =
         preRead ??
         (await withRetry(
-          (signal) => this.context.client.getRunHistory(this.target.workflowId, this.target.executeId, signal),
+          (signal, responded) => this.context.client.getRunHistory(this.target.workflowId, this.target.executeId, signal, { onResponse: responded }),
           this.retryCall(tally, this.ids()),
         ));
       this.applyRecord(result.record, result.logid);
@@ -291,7 +291,7 @@ export class ExecutionArchiver {
       if (isPermissionDenied(error)) this.manifest.run_history_logid = error.logid ?? null;
       if (isFatal(error)) throw error;
       if (this.controller.signal.aborted) {
-        // A run stopped while it waited to try again: the manifest says why the last read failed.
+        // A run stopped while it waited to try again: the manifest records why the last read failed.
         if (tally.lastFailure !== undefined) this.noteRunHistoryError(tally.lastFailure, 'before the run stopped');
         throw error;
       }
@@ -737,7 +737,7 @@ export class ExecutionArchiver {
     logFields: Record<string, unknown>,
   ): Promise<{ result: StreamedNodeOutput; output: OutputFile }> {
     let whole = false;
-    return withRetry(async (signal) => {
+    return withRetry(async (signal, responded) => {
       // Each attempt streams into a file of its own, removed if the attempt fails.
       const output = new OutputFile(path.join(this.folder, NODES_FOLDER));
       try {
@@ -747,7 +747,7 @@ export class ExecutionArchiver {
           planned.nodeExecuteUuid!,
           output,
           signal,
-          { whole },
+          { whole, onResponse: responded },
         );
         return { result, output };
       } catch (error) {

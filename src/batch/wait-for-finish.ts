@@ -70,7 +70,7 @@ export async function waitUntilFinished(
 /** Reads the execution's run history once through the run's limiter, or returns undefined when that failed. */
 async function pollRunHistory(context: RunContext, target: ExecutionTarget): Promise<RunHistoryResult | undefined> {
   try {
-    const result = await withRetry((signal) => context.client.getRunHistory(target.workflowId, target.executeId, signal), {
+    const result = await withRetry((signal, responded) => context.client.getRunHistory(target.workflowId, target.executeId, signal, { onResponse: responded }), {
       limiter: context.limiter,
       breaker: context.breaker,
       settings: context.retry,

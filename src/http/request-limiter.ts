@@ -112,16 +112,26 @@ export class RequestLimiter {
     this.window = new RequestWindow(windowLimit, options.qps < 1 ? RATE_WINDOW_MS / options.qps : RATE_WINDOW_MS);
   }
 
-  /** Runs one request attempt once a concurrency slot, the adaptive gate and the rate window allow it. */
-  run<T>(task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one request attempt once a concurrency slot, the adaptive gate and the rate window allow
+   * it. `task` calls `responded` when the response's headers arrive: Coze has counted the request
+   * by then, so its window slot starts to free at that moment, not once the body is read.
+   */
+  run<T>(task: (responded: () => void) => Promise<T>): Promise<T> {
     return this.concurrencyLimit(async () => {
       await this.waitForGate();
       await this.window.acquire(this.signal);
       this.started += 1;
-      try {
-        return await task();
-      } finally {
+      let settled = false;
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
         this.window.settle();
+      };
+      try {
+        return await task(settle);
+      } finally {
+        settle();
       }
     });
   }

@@ -2,11 +2,11 @@ import { performance } from 'node:perf_hooks';
 
 /**
  * Admits at most `limit` requests in any `windowMs`, counting each request from its start
- * until `windowMs` after it settles. Coze counts a request when it arrives, which is some
- * time between the client's start and the response. Holding the slot for a full window
- * after the response keeps Coze's count within `limit` however the network delays or
- * bunches requests. The price is one round trip per window: with 100 ms round trips the
- * rate is about 9% below `limit`.
+ * until `windowMs` after it settles: when its response's headers arrive, or it fails. Coze
+ * counts a request when it arrives, which is some time between the client's start and the
+ * response. Holding the slot for a full window after the response keeps Coze's count within
+ * `limit` however the network delays or bunches requests. The price is one round trip per
+ * window: with 100 ms round trips the rate is about 9% below `limit`.
  */
 export class RequestWindow {
   private readonly limit: number;

@@ -39,8 +39,9 @@ export interface RetryCall {
 /**
  * Runs one request with retries. Every attempt takes its own turn in the shared limiter, so
  * a retry never jumps the rate limit. The waits between attempts hold no concurrency slot.
+ * `attempt` passes `responded` on to the client, which calls it when the headers arrive.
  */
-export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promise<T>, call: RetryCall): Promise<T> {
+export function withRetry<T>(attempt: (signal: AbortSignal | undefined, responded: () => void) => Promise<T>, call: RetryCall): Promise<T> {
   const { limiter, settings, signal, logger, logFields, tally, breaker } = call;
   // When the latest attempt was sent; one call's attempts run one after another.
   let sentAt: number | undefined;
@@ -50,9 +51,9 @@ export function withRetry<T>(attempt: (signal: AbortSignal | undefined) => Promi
       // A call that waited out its backoff after the breaker tripped makes no further attempt.
       if (breaker?.tripped !== undefined) throw breaker.tripped;
       tally.attempts += 1;
-      const value = await limiter.run(() => {
+      const value = await limiter.run((responded) => {
         sentAt = Date.now();
-        return attempt(signal);
+        return attempt(signal, responded);
       });
       breaker?.recordResponse();
       return value;

@@ -466,6 +466,27 @@ describe('CozeClient.getNodeOutput', () => {
     agent.assertNoPendingInterceptors();
   });
 
+  it('onResponse runs once, before the body is read', async () => {
+    const { pool, client } = setup();
+    const text = '输出节点的内容';
+    pool
+      .intercept({ path: `${PREFIX}${NODE_PATH}` })
+      .reply(200, { code: 0, msg: 'Success', data: { is_finish: true, node_output: text } }, { headers: JSON_HEADERS });
+    pool.intercept({ path: `${PREFIX}${HISTORY_PATH}` }).reply(429, { code: 4013, msg: 'too many requests' }, { headers: JSON_HEADERS });
+    const sink = new MemorySink();
+    const sinkBytesAtResponse: number[] = [];
+
+    await client.streamNodeOutput(WORKFLOW_ID, EXECUTE_ID, NODE_UUID, sink, undefined, { onResponse: () => sinkBytesAtResponse.push(sink.bytes().length) });
+    let historyResponses = 0;
+    const error = await failure(client.getRunHistory(WORKFLOW_ID, EXECUTE_ID, undefined, { onResponse: () => (historyResponses += 1) }));
+
+    expect(sinkBytesAtResponse).toEqual([0]);
+    expect(sink.bytes().toString('utf8')).toBe(text);
+    // An over-limit response counts too: Coze counted the request.
+    expect(error.httpStatus).toBe(429);
+    expect(historyResponses).toBe(1);
+  });
+
   it('unreadable stream leaves the sink empty', async () => {
     const { pool, client } = setup();
     pool.intercept({ path: `${PREFIX}${NODE_PATH}` }).reply(200, Buffer.from(REPEATED_KEY_BODY, 'utf8'), { headers: JSON_HEADERS });

@@ -66,6 +66,23 @@ describe('RequestLimiter', () => {
     await expect(limiter.run(async () => Promise.reject(new Error('attempt failed')))).rejects.toThrow('attempt failed');
   });
 
+  it('window slot frees a window after the response, not after the body', async () => {
+    // One request per window: the second starts once the first's slot frees.
+    const limiter = new RequestLimiter({ qps: 1, concurrency: 2 });
+    const starts: number[] = [];
+    const slowBody = (responded: () => void): Promise<void> => {
+      starts.push(performance.now());
+      responded();
+      return sleep(400);
+    };
+
+    await Promise.all([limiter.run(slowBody), limiter.run(slowBody)]);
+
+    // The window is 1,005 ms; counted from the end of the 400 ms body, the second would start after 1,405 ms.
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(1_005 - CLOCK_SLACK_MS);
+    expect(starts[1]! - starts[0]!).toBeLessThan(1_405 - CLOCK_SLACK_MS);
+  });
+
   it('pause after reportOverLimit', async () => {
     const limiter = new RequestLimiter({ qps: 50, concurrency: 4 });
 
