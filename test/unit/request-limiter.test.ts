@@ -66,6 +66,26 @@ describe('RequestLimiter', () => {
     await expect(limiter.run(async () => Promise.reject(new Error('attempt failed')))).rejects.toThrow('attempt failed');
   });
 
+  it('starts three quarters of 1/qps apart at the full rate', async () => {
+    // 10 per second: starts 75 ms apart, where the window alone would admit all three at once.
+    const limiter = new RequestLimiter({ qps: 10, concurrency: 4 });
+
+    const { starts } = await runTasks(limiter, 3, 1);
+    const sorted = [...starts].sort((a, b) => a - b);
+
+    expect(sorted[1]! - sorted[0]!).toBeGreaterThanOrEqual(75 - CLOCK_SLACK_MS);
+    expect(sorted[2]! - sorted[1]!).toBeGreaterThanOrEqual(75 - CLOCK_SLACK_MS);
+  });
+
+  it('no spacing where it would be under 1 ms', async () => {
+    // Spaced by 0.75 ms, whole-millisecond timers would start 32 requests over 32 ms or more.
+    const limiter = new RequestLimiter({ qps: 1_000, concurrency: 32 });
+
+    const { starts } = await runTasks(limiter, 32, 1);
+
+    expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(CLOCK_SLACK_MS);
+  });
+
   it('window slot frees a window after the response, not after the body', async () => {
     // One request per window: the second starts once the first's slot frees.
     const limiter = new RequestLimiter({ qps: 1, concurrency: 2 });
