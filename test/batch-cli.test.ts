@@ -502,7 +502,7 @@ describe('dry run', () => {
       [['--base-url', 'ftp://127.0.0.1:1'], 'Invalid base URL'],
       [['--base-url', `${server.url}/v1`], '/v1'],
       [['--max-response-size', '0'], '"0" is not a size above 0.'],
-      [['--max-response-size', '1023'], 'Invalid maximum response size (--max-response-size, bytes) 1023: below 1024 bytes'],
+      [['--max-response-size', '1023'], 'Invalid maximum response size (--max-response-size, bytes) 1023: expected at least 1024 bytes'],
       [['--max-outage', '5'], `option '--max-outage <duration>' argument '5' is invalid`],
       [['--out', file], `Invalid --out ${file}: it exists and is not a folder.`],
       [['--out', '/proc/coze-node-outputs-dry-run/archive'], 'a folder cannot be made in /proc (ENOENT)'],

@@ -146,7 +146,7 @@ describe('disk errors', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it('dry run exits as the run would on a read-only disk', async () => {
+  it('dry run exits 1 on read-only disk', async () => {
     const server = await start(executionScenario(2));
     const dryRun = await runOnSmallDisk(server, 'size=64k,ro', false, { extraArgs: ['--dry-run'], outBelow: 'new' });
     const run = await runOnSmallDisk(server, 'size=64k,ro', false, { outBelow: 'new' });

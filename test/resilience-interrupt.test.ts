@@ -178,7 +178,7 @@ describe('interruption', () => {
     expect(manifest.totals.pending).toBe(1);
   });
 
-  it('SIGINT between run-history attempts keeps the last failure', async () => {
+  it('SIGINT mid-retry keeps last failure', async () => {
     const unavailable = { route: 'run_history' as const, times: 5, action: { type: 'status' as const, status: 503, code: 5000 } };
     const server = await start(executionScenario(2, { faults: [unavailable] }));
     const outDir = await tempDir();

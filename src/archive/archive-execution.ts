@@ -291,8 +291,8 @@ export class ExecutionArchiver {
       if (isPermissionDenied(error)) this.manifest.run_history_logid = error.logid ?? null;
       if (isFatal(error)) throw error;
       if (this.controller.signal.aborted) {
-        // A run stopped while it waited to try again: the manifest records why the last read failed.
-        if (tally.lastFailure !== undefined) this.noteRunHistoryError(tally.lastFailure, 'before the run stopped');
+        // The run stopped while this read waited to try again, so the manifest records why the last attempt failed.
+        if (tally.lastFailure !== undefined) this.noteRunHistoryError(tally.lastFailure, true);
         throw error;
       }
 
@@ -301,9 +301,9 @@ export class ExecutionArchiver {
     }
   }
 
-  /** Records why the run history could not be read; `when` qualifies it, as in "before the run stopped". */
-  private noteRunHistoryError(error: unknown, when?: string): void {
-    const step = `could not be read${when === undefined ? '' : ` ${when}`}`;
+  /** Records why the run history could not be read, and whether the run stopped before a retry. */
+  private noteRunHistoryError(error: unknown, beforeStop = false): void {
+    const step = beforeStop ? 'could not be read before the run stopped' : 'could not be read';
     this.manifest.error = describeError(error);
     // The summary and verify quote this message alone, so it names the step that failed.
     this.manifest.error.message = `Run history ${step}: ${this.manifest.error.message}`;

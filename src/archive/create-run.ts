@@ -154,9 +154,8 @@ function positiveInteger(value: number, name: string): number {
 }
 
 /**
- * Smallest response limit taken. Coze's response for an empty output is about 150 bytes and a run
- * history adds an entry per output-node run, so a smaller limit would reject most responses: it is
- * most likely a size without its unit.
+ * Smallest response limit accepted. Every Coze response carries its envelope, so a smaller limit
+ * would reject most of them and is most likely a size missing its unit.
  */
 const MIN_RESPONSE_BYTES = 1024;
 
@@ -164,7 +163,9 @@ function responseLimit(value: number): number {
   const name = 'maximum response size (--max-response-size, bytes)';
   const bytes = positiveInteger(value, name);
   if (bytes < MIN_RESPONSE_BYTES) {
-    throw new UsageError(`Invalid ${name} ${bytes}: below ${MIN_RESPONSE_BYTES} bytes most of Coze's responses would be rejected. A size without a unit is bytes; write 64MiB, for example.`);
+    throw new UsageError(
+      `Invalid ${name} ${bytes}: expected at least ${MIN_RESPONSE_BYTES} bytes, because most Coze responses are larger. A size without a unit is in bytes, so write 64MiB, for example.`,
+    );
   }
   return bytes;
 }

@@ -324,7 +324,7 @@ export class CozeClient {
   }
 
   /**
-   * Sends one GET and hands the body to `readBody`; turns every failure into a `CozeRequestError`.
+   * Sends one GET, hands the body to `readBody` and turns every failure into a `CozeRequestError`.
    * `onResponse` runs as the headers arrive, whatever the status.
    */
   private async request<T>(

@@ -125,9 +125,9 @@ export class ArchiveWriteError extends Error {
   readonly path: string;
   readonly errno: string | undefined;
 
-  /** `next` ends the advice: what to do once the disk is fixed. */
-  constructor(path: string, cause: NodeJS.ErrnoException, next = 'then run the same command again to resume') {
-    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). ${diskAdvice(cause.code)}, ${next}.`, { cause });
+  /** `afterFix` ends the advice with what to do once the disk is fixed. */
+  constructor(path: string, cause: NodeJS.ErrnoException, afterFix = 'then run the same command again to resume') {
+    super(`Cannot write ${path}: ${cause.code ?? 'error'} (${cause.message}). ${diskAdvice(cause.code)}, ${afterFix}.`, { cause });
     this.path = path;
     this.errno = cause.code;
   }

@@ -37,12 +37,9 @@ export interface LimiterStats {
 const RATE_WINDOW_MS = 1_005;
 
 /**
- * Share of the even spacing, 1/`qps`, kept between two starts at the full rate. Without it the
- * first window's requests start in bursts as large as the concurrency, each burst's slots free
- * together a window later, and the bursts wait for each other's concurrency slots in every
- * window. On the rate-bound bench workload (200 per second, 16 in flight), in 6 rounds in turns,
- * this took 1.036 × the limit against 1.043 × without spacing. A trial with the whole spacing,
- * and without catching up on late timers, held the rate under the limit (1.08 ×).
+ * Share of 1/`qps` kept between two starts at the full rate. Without it requests leave in bursts
+ * of the concurrency, and a window later the bursts wait for each other's concurrency slots. On
+ * the rate-bound bench workload this took 1.036 × the limit against 1.043 × without spacing.
  */
 const START_SPACING_SHARE = 0.75;
 
@@ -204,7 +201,8 @@ export class RequestLimiter {
       const spacingMs = slowed ? 1_000 / this.effectiveQps() : this.startGapMs;
       const startAt = Math.max(now, this.pausedUntil, this.nextStartAt);
       if (startAt <= now) {
-        // At the full rate, a start that a late timer delayed by less than a gap does not push the next one back.
+        // At the full rate a start that a late timer delayed by less than a gap does not push the next
+        // one back. At a slowed rate the spacing is the limit itself, so lost time is not made up.
         const onSchedule = !slowed && now - this.nextStartAt < spacingMs;
         this.nextStartAt = (onSchedule ? this.nextStartAt : now) + spacingMs;
         return;

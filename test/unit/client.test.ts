@@ -466,7 +466,7 @@ describe('CozeClient.getNodeOutput', () => {
     agent.assertNoPendingInterceptors();
   });
 
-  it('onResponse runs once, before the body is read', async () => {
+  it('onResponse runs before body read', async () => {
     const { pool, client } = setup();
     const text = '输出节点的内容';
     pool

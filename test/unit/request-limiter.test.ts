@@ -66,7 +66,7 @@ describe('RequestLimiter', () => {
     await expect(limiter.run(async () => Promise.reject(new Error('attempt failed')))).rejects.toThrow('attempt failed');
   });
 
-  it('starts three quarters of 1/qps apart at the full rate', async () => {
+  it('spaces starts at the full rate', async () => {
     // 10 per second: starts 75 ms apart, where the window alone would admit all three at once.
     const limiter = new RequestLimiter({ qps: 10, concurrency: 4 });
 
@@ -77,7 +77,7 @@ describe('RequestLimiter', () => {
     expect(sorted[2]! - sorted[1]!).toBeGreaterThanOrEqual(75 - CLOCK_SLACK_MS);
   });
 
-  it('no spacing where it would be under 1 ms', async () => {
+  it('no spacing under 1 ms', async () => {
     // Spaced by 0.75 ms, whole-millisecond timers would start 32 requests over 32 ms or more.
     const limiter = new RequestLimiter({ qps: 1_000, concurrency: 32 });
 
@@ -86,7 +86,7 @@ describe('RequestLimiter', () => {
     expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(CLOCK_SLACK_MS);
   });
 
-  it('window slot frees a window after the response, not after the body', async () => {
+  it('slot frees after headers, not body', async () => {
     // One request per window: the second starts once the first's slot frees.
     const limiter = new RequestLimiter({ qps: 1, concurrency: 2 });
     const starts: number[] = [];
@@ -98,7 +98,7 @@ describe('RequestLimiter', () => {
 
     await Promise.all([limiter.run(slowBody), limiter.run(slowBody)]);
 
-    // The window is 1,005 ms; counted from the end of the 400 ms body, the second would start after 1,405 ms.
+    // The window is 1,005 ms. Counted from the end of the 400 ms body, the second would start after 1,405 ms.
     expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(1_005 - CLOCK_SLACK_MS);
     expect(starts[1]! - starts[0]!).toBeLessThan(1_405 - CLOCK_SLACK_MS);
   });
