@@ -19,6 +19,7 @@ import {
   savedExecution,
 } from './helpers/batch-fixtures.js';
 import { readJson } from './helpers/run-cli.js';
+import { UNREACHABLE_URL } from './helpers/scenarios.js';
 
 // `fetch --from` end to end: the built CLI against the fake Coze server on 127.0.0.1.
 
@@ -212,10 +213,8 @@ describe('a re-run that cannot reach Coze', () => {
     const list = await writeList([`${BATCH_WORKFLOW} ${IDS.nearExpiry}`]);
     const first = JSON.parse((await runBatchCli(['fetch', '--from', list, ...fastFlags(server.url, out), '--json'])).stdout) as Summary;
     expect(first.executions.map((execution) => execution.expiry_warning)).toEqual([true]);
-    const url = server.url;
-    await server.close();
 
-    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(url, out), '--retries', '1', '--json']);
+    const result = await runBatchCli(['fetch', '--from', list, ...fastFlags(UNREACHABLE_URL, out), '--retries', '1', '--json']);
     const summary = JSON.parse(result.stdout) as Summary;
 
     expect(result.code).toBe(1);

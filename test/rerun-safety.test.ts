@@ -8,15 +8,17 @@ import type { ExecutionManifest, ManifestEntry } from '../src/index.js';
 import type { FakeCozeServer, Scenario } from '../src/fake-server/index.js';
 import { Cleanups } from './helpers/cleanups.js';
 import { readJson, runCli } from './helpers/run-cli.js';
-import { EXECUTE_ID, executionScenario, nodeUuid, TOKEN, WORKFLOW_ID } from './helpers/scenarios.js';
+import { EXECUTE_ID, executionScenario, nodeUuid, TOKEN, UNREACHABLE_URL, WORKFLOW_ID } from './helpers/scenarios.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
 const start = (scenario: Scenario): Promise<FakeCozeServer> => cleanups.server(scenario);
 const env = { COZE_API_TOKEN: TOKEN };
+/** A server that is down, because nothing accepts connections at its address. */
+const SERVER_DOWN = { url: UNREACHABLE_URL };
 
-function fetchArgs(server: FakeCozeServer, outDir: string, extra: string[] = []): string[] {
+function fetchArgs(server: Pick<FakeCozeServer, 'url'>, outDir: string, extra: string[] = []): string[] {
   return ['fetch', '--workflow-id', WORKFLOW_ID, '--execute-id', EXECUTE_ID, '--base-url', server.url, '--out', outDir,
     '--retry-min-delay', '10ms', '--qps', '500', ...extra];
 }
@@ -87,8 +89,7 @@ describe('re-runs that stop early', () => {
 
     expect((await runCli(fetchArgs(server, outDir), { env })).code).toBe(0);
     const before = await readFile(manifestPath(outDir), 'utf8');
-    await server.close();
-    const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0', '--json']), { env });
+    const offline = await runCli(fetchArgs(SERVER_DOWN, outDir, ['--retries', '0', '--json']), { env });
 
     expect(offline.code).toBe(1);
     const report = JSON.parse(offline.stdout) as { executions: { error: { kind?: string } | null; complete: boolean }[] };
@@ -97,7 +98,7 @@ describe('re-runs that stop early', () => {
     expect(await readFile(manifestPath(outDir), 'utf8')).toBe(before);
 
     // The table's row names this run's error, and its last line counts the archive complete.
-    const table = await runCli(fetchArgs(server, outDir, ['--retries', '0', '--log-level', 'silent']), { env });
+    const table = await runCli(fetchArgs(SERVER_DOWN, outDir, ['--retries', '0', '--log-level', 'silent']), { env });
     expect(table.code).toBe(1);
     expect(table.stderr).toMatch(/ error .* Run history could not be read: Request failed: connect ECONNREFUSED .*; nothing accepts connections at that address, so check the base URL\n/);
     expect(table.stderr).toContain('1 execution: 1 archive complete; 2 saved (2 kept from earlier runs)');
@@ -109,8 +110,7 @@ describe('re-runs that stop early', () => {
     const outDir = await cleanups.folder();
 
     expect((await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env })).code).toBe(1);
-    await server.close();
-    const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
+    const offline = await runCli(fetchArgs(SERVER_DOWN, outDir, ['--retries', '0']), { env });
     const manifest = await manifestOf(outDir);
 
     expect(offline.code).toBe(1);
@@ -129,8 +129,7 @@ describe('re-runs that stop early', () => {
     const deletedPath = path.join(outDir, WORKFLOW_ID, EXECUTE_ID, deleted.file!);
     const content = await readFile(deletedPath);
     await rm(deletedPath);
-    await server.close();
-    const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
+    const offline = await runCli(fetchArgs(SERVER_DOWN, outDir, ['--retries', '0']), { env });
     const manifest = await manifestOf(outDir);
     const entry = manifest.nodes.find((node) => node.node_execute_uuid === nodeUuid(1))!;
 
@@ -147,7 +146,7 @@ describe('re-runs that stop early', () => {
 
     // A file restored from a copy with the recorded bytes is saved again, even while Coze cannot be reached.
     await writeFile(deletedPath, content);
-    expect((await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env })).code).toBe(1);
+    expect((await runCli(fetchArgs(SERVER_DOWN, outDir, ['--retries', '0']), { env })).code).toBe(1);
     const restored = await firstNodeEntry(outDir);
     expect([restored.status, restored.reason]).toEqual(['saved', undefined]);
     expect((await runCli(['verify', outDir], { env })).code).toBe(0);
@@ -189,11 +188,10 @@ describe('re-runs that stop early', () => {
     const saved = await firstNodeEntry(outDir);
     const savedPath = path.join(outDir, WORKFLOW_ID, EXECUTE_ID, saved.file!);
     await writeFile(savedPath, 'edited by hand');
-    await server.close();
 
     // Two re-runs that cannot reach the server: the second starts from the manifest the first wrote.
     for (let run = 1; run <= 2; run += 1) {
-      const offline = await runCli(fetchArgs(server, outDir, ['--retries', '0']), { env });
+      const offline = await runCli(fetchArgs(SERVER_DOWN, outDir, ['--retries', '0']), { env });
       const entry = await firstNodeEntry(outDir);
       const verify = await runCli(['verify', outDir, '--json'], { env });
       const report = JSON.parse(verify.stdout) as { altered: { path: string; reason: string }[]; entries_not_saved: number };

@@ -4,6 +4,13 @@ export const WORKFLOW_ID = '7350000000000000101';
 export const EXECUTE_ID = '7431000000000000101';
 export const TOKEN = 'pat_test_token_5d2a';
 
+/**
+ * An address where nothing accepts connections. Port 9 is below Linux's range of ephemeral
+ * ports (32768 to 60999 by default), so no fake server that a parallel test starts can take it,
+ * as one once took the port of a closed server.
+ */
+export const UNREACHABLE_URL = 'http://127.0.0.1:9';
+
 type ScenarioNode = NonNullable<NonNullable<Scenario['executions']>[number]['nodes']>[number];
 
 /** Builds the uuid of test node `index`, shaped like the ones Coze sends. */
